@@ -1,0 +1,66 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *		Shims that let feature_x build against PostgreSQL 14 to 18.
+ *
+ * Every PG_VERSION_NUM test in the code base lives here, so that the
+ * rest of the sources are written against one (the newest) API.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FEATURE_X_COMPAT_H
+#define FEATURE_X_COMPAT_H
+
+#include "postgres.h"
+
+#include "common/cryptohash.h"
+#include "funcapi.h"
+#include "utils/guc.h"
+
+#if PG_VERSION_NUM < 140000
+#error "feature_x requires PostgreSQL 14 or later"
+#endif
+
+/* PG 15 added the output length to pg_cryptohash_final and error strings. */
+#if PG_VERSION_NUM < 150000
+#define fx_cryptohash_final(ctx, dest, len) pg_cryptohash_final((ctx), (dest))
+#define fx_cryptohash_error(ctx) "cryptographic hash failure"
+#else
+#define fx_cryptohash_final(ctx, dest, len) pg_cryptohash_final((ctx), (dest), (len))
+#define fx_cryptohash_error(ctx) pg_cryptohash_error(ctx)
+#endif
+
+/* PG 15 renamed EmitWarningsOnPlaceholders. */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/* PG 15 added InitMaterializedSRF; before that every SRF spelled it out. */
+#if PG_VERSION_NUM < 150000
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
+
+static inline void
+InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcontext;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	MemoryContextSwitchTo(oldcontext);
+}
+#endif
+
+#endif							/* FEATURE_X_COMPAT_H */
