@@ -291,28 +291,24 @@ ledger_split_script(const char *script, const char *version,
 		RawStmt    *rawstmt = lfirst_node(RawStmt, lc);
 		ScriptStatement *statement = palloc(sizeof(ScriptStatement));
 		int			location = Max(rawstmt->stmt_location, 0);
-		int			length = rawstmt->stmt_len > 0 ?
-			rawstmt->stmt_len : (int) (script_len - location);
+		int			end = rawstmt->stmt_len > 0 ?
+			location + rawstmt->stmt_len : (int) script_len;
 		RefusedStatement refusal;
 
-		if (statement_refused(rawstmt->stmt, &refusal))
-		{
-			int			start = location;
+		/* Start at the statement, not at the white space before it. */
+		while (location < end && isspace((unsigned char) script[location]))
+			location++;
 
-			/* Point at the statement, not at the white space before it. */
-			while (start < location + length &&
-				   isspace((unsigned char) script[start]))
-				start++;
+		if (statement_refused(rawstmt->stmt, &refusal))
 			ereport(ERROR,
 					(errcode(refusal.sqlstate),
 					 errmsg("%s cannot run inside a migration", refusal.what),
 					 errdetail("Statement %d of the %s script of migration \"%s\" cannot run inside a transaction block, and every migration runs inside the caller's transaction.",
 							   foreach_current_index(lc) + 1, direction, version),
 					 errhint("%s", refusal.hint),
-					 errposition(pg_mbstrlen_with_len(script, start) + 1)));
-		}
+					 errposition(pg_mbstrlen_with_len(script, location) + 1)));
 
-		statement->sql = pnstrdup(script + location, length);
+		statement->sql = pnstrdup(script + location, end - location);
 		statement->location = location;
 		statements = lappend(statements, statement);
 	}
