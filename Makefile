@@ -14,6 +14,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" feature_x.contr
 MODULE_big = feature_x
 OBJS = \
 	src/feature_x.o \
+	src/owner_access.o \
 	src/ledger/version.o \
 	src/ledger/script.o \
 	src/ledger/ledger.o

@@ -11,6 +11,18 @@
 /* Schema every object of the extension lives in (fixed by the control file). */
 #define FEATURE_X_SCHEMA "feature_x"
 
+/* Caller state saved while running as the owner of feature_x's tables. */
+typedef struct OwnerAccess
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			saved_nestlevel;
+} OwnerAccess;
+
+/* owner_access.c */
+extern void owner_access_enter(OwnerAccess *access, const char *table);
+extern void owner_access_exit(OwnerAccess *access);
+
 /* Per-capability initialisation, called once from _PG_init. */
 extern void ledger_init(void);
 

@@ -9,8 +9,8 @@
  * owns the application's schema), never with the extension owner's, so being
  * allowed to deploy does not mean being allowed to run arbitrary DDL.  Only
  * the reads and writes of feature_x.migrations itself are done as the
- * table's owner, inside ledger_enter()/ledger_exit(), with search_path pinned
- * to pg_catalog; that is why nobody needs (or gets) direct write access to the
+ * table's owner, between owner_access_enter() and owner_access_exit(), with
+ * search_path pinned to pg_catalog (see owner_access.c); that is why nobody needs (or gets) direct write access to the
  * ledger table.
  *
  * Atomicity.  Everything happens in the caller's transaction.  A failing
@@ -32,9 +32,6 @@
 #include <float.h>
 #include <limits.h>
 
-#include "access/htup_details.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -45,8 +42,6 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
 #include "compat.h"
 #include "feature_x.h"
@@ -69,14 +64,6 @@ static int	ledger_lock_timeout = 5000;
 
 /* True while a migration script runs, to refuse re-entrant ledger calls. */
 static bool ledger_script_running = false;
-
-/* Saved state of the caller while the ledger is accessed as its owner. */
-typedef struct LedgerAccess
-{
-	Oid			saved_userid;
-	int			saved_sec_context;
-	int			saved_nestlevel;
-} LedgerAccess;
 
 /* One row of the ledger as the runner needs it. */
 typedef struct Migration
@@ -164,54 +151,7 @@ refuse_inside_migration(const char *function)
  * ----------------------------------------------------------------
  */
 
-/* Owner of feature_x.migrations, as whom the ledger is read and written. */
-static Oid
-ledger_owner(void)
-{
-	Oid			namespace = get_namespace_oid(FEATURE_X_SCHEMA, false);
-	Oid			relid = get_relname_relid("migrations", namespace);
-	HeapTuple	tuple;
-	Oid			owner;
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the migration ledger table feature_x.migrations does not exist"),
-				 errhint("Reinstall the extension with DROP EXTENSION feature_x and CREATE EXTENSION feature_x.")));
-
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-
-	return owner;
-}
-
-/*
- * Switch to the ledger owner with a safe search_path.  Errors need no
- * cleanup: transaction and subtransaction abort restore both.
- */
-static void
-ledger_enter(LedgerAccess *access)
-{
-	GetUserIdAndSecContext(&access->saved_userid, &access->saved_sec_context);
-	SetUserIdAndSecContext(ledger_owner(),
-						   access->saved_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	access->saved_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-}
-
-static void
-ledger_exit(LedgerAccess *access)
-{
-	AtEOXact_GUC(false, access->saved_nestlevel);
-	SetUserIdAndSecContext(access->saved_userid, access->saved_sec_context);
-}
+#define LEDGER_TABLE "migrations"
 
 /* Queue behind any other deployer until our transaction ends. */
 static void
@@ -230,7 +170,7 @@ session_user_name(void)
 	return GetUserNameFromId(GetSessionUserId(), false);
 }
 
-/* Run a read or write of the ledger; caller is inside ledger_enter(). */
+/* Run a read or write of the ledger; caller is inside owner_access_enter(). */
 static void
 ledger_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 			const char *nulls, int expected)
@@ -260,7 +200,7 @@ bool_column(HeapTuple tuple, TupleDesc tupdesc, int attnum)
 
 /*
  * Load ledger rows with the columns version, name, script, checksum, state,
- * baselined (in that order) into an array.  Caller is inside ledger_enter().
+ * baselined (in that order) into an array.  Caller is inside owner_access_enter().
  */
 static Migration *
 ledger_load(const char *sql, int nargs, Oid *argtypes, Datum *values,
@@ -310,7 +250,7 @@ migration_cmp_desc(const void *a, const void *b)
 	return -migration_cmp(a, b);
 }
 
-/* Error unless version is in the ledger; caller is inside ledger_enter(). */
+/* Error unless version is in the ledger; caller is inside owner_access_enter(). */
 static void
 require_registered(const char *version)
 {
@@ -328,7 +268,7 @@ require_registered(const char *version)
 
 /*
  * Highest version recorded by baseline(), or NULL.  Caller is inside
- * ledger_enter().
+ * owner_access_enter().
  */
 static char *
 baseline_version(void)
@@ -497,7 +437,7 @@ fx_register_migration(PG_FUNCTION_ARGS)
 		text_to_cstring(PG_GETARG_TEXT_PP(3));
 	char	   *checksum;
 	char	   *baseline;
-	LedgerAccess access;
+	OwnerAccess access;
 	Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[6];
 	char		nulls[6];
@@ -520,7 +460,7 @@ fx_register_migration(PG_FUNCTION_ARGS)
 
 	acquire_deploy_lock();
 	SPI_connect();
-	ledger_enter(&access);
+	owner_access_enter(&access, LEDGER_TABLE);
 
 	values[0] = CStringGetTextDatum(version);
 	values[1] = CStringGetTextDatum(name);
@@ -584,7 +524,7 @@ fx_register_migration(PG_FUNCTION_ARGS)
 					" VALUES ($1, $2, $3, $4, $5)",
 					5, argtypes, values, nulls, SPI_OK_INSERT);
 
-	ledger_exit(&access);
+	owner_access_exit(&access);
 	SPI_finish();
 
 	PG_RETURN_TEXT_P(cstring_to_text(checksum));
@@ -600,7 +540,7 @@ fx_migrate(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *target = PG_ARGISNULL(0) ? NULL :
 		required_version_arg(fcinfo, 0, "target");
-	LedgerAccess access;
+	OwnerAccess access;
 	Migration  *rows;
 	int			count;
 	int			total = 0;
@@ -615,7 +555,7 @@ fx_migrate(PG_FUNCTION_ARGS)
 
 	acquire_deploy_lock();
 	SPI_connect();
-	ledger_enter(&access);
+	owner_access_enter(&access, LEDGER_TABLE);
 	if (target != NULL)
 		require_registered(target);
 
@@ -636,7 +576,7 @@ fx_migrate(PG_FUNCTION_ARGS)
 	if (mark_applied == NULL)
 		elog(ERROR, "could not prepare ledger update: %s",
 			 SPI_result_code_string(SPI_result));
-	ledger_exit(&access);
+	owner_access_exit(&access);
 
 	qsort(rows, count, sizeof(Migration), migration_cmp);
 	if (target != NULL)
@@ -655,11 +595,11 @@ fx_migrate(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(rows[i].version);
 		values[1] = Float8GetDatum(duration_ms);
 		values[2] = applied_by;
-		ledger_enter(&access);
+		owner_access_enter(&access, LEDGER_TABLE);
 		if (SPI_execute_plan(mark_applied, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record migration \"%s\" as applied",
 				 rows[i].version);
-		ledger_exit(&access);
+		owner_access_exit(&access);
 
 		put_result_row(rsinfo, &rows[i], duration_ms);
 		ereport(NOTICE,
@@ -680,7 +620,7 @@ fx_rollback(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *target = required_version_arg(fcinfo, 0, "target");
-	LedgerAccess access;
+	OwnerAccess access;
 	Migration  *rows;
 	int			count;
 	int			i;
@@ -695,7 +635,7 @@ fx_rollback(PG_FUNCTION_ARGS)
 
 	acquire_deploy_lock();
 	SPI_connect();
-	ledger_enter(&access);
+	owner_access_enter(&access, LEDGER_TABLE);
 	require_registered(target);
 	rows = ledger_load("SELECT version, name, down_sql, checksum, state, baselined"
 					   "  FROM feature_x.migrations WHERE state = 'applied'"
@@ -710,7 +650,7 @@ fx_rollback(PG_FUNCTION_ARGS)
 	if (mark_rolled_back == NULL)
 		elog(ERROR, "could not prepare ledger update: %s",
 			 SPI_result_code_string(SPI_result));
-	ledger_exit(&access);
+	owner_access_exit(&access);
 
 	/* Newest first; keep only what lies above the target. */
 	qsort(rows, count, sizeof(Migration), migration_cmp_desc);
@@ -737,11 +677,11 @@ fx_rollback(PG_FUNCTION_ARGS)
 
 		values[0] = CStringGetTextDatum(rows[i].version);
 		values[1] = rolled_back_by;
-		ledger_enter(&access);
+		owner_access_enter(&access, LEDGER_TABLE);
 		if (SPI_execute_plan(mark_rolled_back, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record migration \"%s\" as rolled back",
 				 rows[i].version);
-		ledger_exit(&access);
+		owner_access_exit(&access);
 
 		put_result_row(rsinfo, &rows[i], duration_ms);
 		ereport(NOTICE,
@@ -765,7 +705,7 @@ fx_baseline(PG_FUNCTION_ARGS)
 {
 	char	   *version = required_version_arg(fcinfo, 0, "version");
 	char	   *name = required_text_arg(fcinfo, 1, "name");
-	LedgerAccess access;
+	OwnerAccess access;
 	Migration  *rows;
 	int			count;
 	int			i;
@@ -778,7 +718,7 @@ fx_baseline(PG_FUNCTION_ARGS)
 
 	acquire_deploy_lock();
 	SPI_connect();
-	ledger_enter(&access);
+	owner_access_enter(&access, LEDGER_TABLE);
 
 	ledger_exec("SELECT count(*) FROM feature_x.migrations WHERE state <> 'pending'",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
@@ -820,7 +760,7 @@ fx_baseline(PG_FUNCTION_ARGS)
 					3, argtypes, values, NULL, SPI_OK_INSERT);
 	}
 
-	ledger_exit(&access);
+	owner_access_exit(&access);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -835,7 +775,7 @@ Datum
 fx_require_version(PG_FUNCTION_ARGS)
 {
 	char	   *version = required_version_arg(fcinfo, 0, "version");
-	LedgerAccess access;
+	OwnerAccess access;
 	Migration  *rows;
 	Migration  *current = NULL;
 	Migration  *required = NULL;
@@ -843,11 +783,11 @@ fx_require_version(PG_FUNCTION_ARGS)
 	int			i;
 
 	SPI_connect();
-	ledger_enter(&access);
+	owner_access_enter(&access, LEDGER_TABLE);
 	rows = ledger_load("SELECT version, name, NULL, checksum, state, baselined"
 					   "  FROM feature_x.migrations",
 					   0, NULL, NULL, &count);
-	ledger_exit(&access);
+	owner_access_exit(&access);
 
 	for (i = 0; i < count; i++)
 	{

@@ -1,0 +1,130 @@
+# common.bash: shared helpers of the scripted multi-session tests in
+# test/scripts/*.sh.  Sourced, never run (run_all.sh runs only *.sh).
+#
+# The sourcing script sets FX_TEST (a short name) and `set -euo pipefail`.
+# It gets:
+#   DB, WORK          a database name and a scratch directory unique to this run
+#   PSQL              the psql command line every session uses
+#   setup_db          creates $DB with CREATE EXTENSION feature_x
+#   q SQL             runs SQL in $DB, unaligned tuples only (-At)
+#   ok/not_ok/check   TAP output; finish prints the plan and sets the exit code
+#   bg NAME SECS ...  starts a command in the background under `timeout`
+#   wait_for DESC SECS SQL   polls until SQL returns t (bounded)
+# The EXIT trap stops the background jobs started here and drops $DB, also when
+# the script fails or is interrupted.
+
+: "${FX_TEST:?FX_TEST must be set before sourcing common.bash}"
+
+DB="fx_${FX_TEST}_$$"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/fx_${FX_TEST}.XXXXXX")
+
+# Bound every connection attempt and every statement, so that a hang cannot
+# stall CI; tests that exercise statement_timeout set their own, lower value.
+export PGCONNECT_TIMEOUT=10
+export PGOPTIONS="${PGOPTIONS:-} -c statement_timeout=30s"
+
+PSQL=(psql -X -v ON_ERROR_STOP=1 -q)
+
+tests=0
+failures=0
+declare -A BG_PID=()
+
+ok() {
+	tests=$((tests + 1))
+	echo "ok $tests - $1"
+}
+
+not_ok() {
+	tests=$((tests + 1))
+	failures=$((failures + 1))
+	echo "not ok $tests - $1"
+}
+
+# check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
+check() {
+	local description=$1
+	shift
+	if "$@"; then
+		ok "$description"
+	else
+		not_ok "$description"
+	fi
+}
+
+# Print a file (or stdin) as TAP diagnostics.
+diag() {
+	if [ $# -gt 0 ]; then
+		sed 's/^/# /' "$@" >&2
+	else
+		sed 's/^/# /' >&2
+	fi
+}
+
+q() {
+	"${PSQL[@]}" -At -d "$DB" -c "$1"
+}
+
+setup_db() {
+	"${PSQL[@]}" -d postgres -c "CREATE DATABASE \"$DB\""
+	q "CREATE EXTENSION feature_x"
+}
+
+# bg NAME SECONDS COMMAND...: run COMMAND in the background, killed after
+# SECONDS; stdout and stderr go to $WORK/NAME.out.  `reap NAME` waits for it
+# and sets RC to its exit status.
+bg() {
+	local name=$1 seconds=$2
+	shift 2
+	timeout --kill-after=5 "$seconds" "$@" >"$WORK/$name.out" 2>&1 &
+	BG_PID[$name]=$!
+}
+
+reap() {
+	local name=$1
+	RC=0
+	wait "${BG_PID[$name]}" || RC=$?
+	unset "BG_PID[$name]"
+}
+
+running() {
+	kill -0 "${BG_PID[$1]}" 2>/dev/null
+}
+
+# wait_for DESCRIPTION SECONDS SQL: poll every 50 ms until SQL returns t.
+wait_for() {
+	local description=$1 seconds=$2 sql=$3 i
+	for ((i = 0; i < seconds * 20; i++)); do
+		[ "$(q "$sql")" = t ] && return 0
+		sleep 0.05
+	done
+	echo "# timed out after ${seconds}s waiting for: $description" >&2
+	return 1
+}
+
+# Milliseconds since the epoch.
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+finish() {
+	echo "1..$tests"
+	if [ "$failures" -gt 0 ]; then
+		echo "# $FX_TEST: $failures of $tests failed" >&2
+		exit 1
+	fi
+}
+
+cleanup() {
+	local rc=$? name
+	trap - EXIT
+	for name in "${!BG_PID[@]}"; do
+		kill "${BG_PID[$name]}" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 ||
+		echo "# could not drop database $DB" >&2
+	rm -rf "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
