@@ -17,11 +17,13 @@ OBJS = \
 	src/owner_access.o \
 	src/ledger/version.o \
 	src/ledger/script.o \
-	src/ledger/ledger.o
+	src/ledger/ledger.o \
+	src/rbac/actor.o \
+	src/rbac/check.o
 
 DATA = $(wildcard sql/feature_x--*.sql)
 
-REGRESS = version_order ledger ledger_errors ledger_privileges
+REGRESS = version_order ledger ledger_errors ledger_privileges actor rbac rbac_privileges
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # Warnings are errors in every build of ours; NO_WERROR=1 relaxes that for

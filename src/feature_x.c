@@ -16,6 +16,7 @@
 
 #include "compat.h"
 #include "feature_x.h"
+#include "rbac/rbac.h"
 
 PG_MODULE_MAGIC;
 
@@ -25,6 +26,8 @@ void
 _PG_init(void)
 {
 	ledger_init();
+	actor_init();
+	rbac_init();
 
 	MarkGUCPrefixReserved("feature_x");
 }
