@@ -5,7 +5,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 SET client_min_messages = warning;
 CREATE EXTENSION feature_x;
 RESET client_min_messages;
-SELECT plan(33);
+SELECT plan(51);
 
 SELECT has_schema('feature_x');
 SELECT has_table('feature_x', 'migrations', 'ledger table exists');
@@ -61,6 +61,33 @@ SELECT function_privs_are('feature_x', 'health', ARRAY[]::text[], 'public', ARRA
 SELECT function_privs_are('feature_x', 'migrate', ARRAY['text'], 'feature_x_deployer', ARRAY['EXECUTE']);
 SELECT has_role('feature_x_deployer');
 SELECT schema_privs_are('feature_x', 'public', ARRAY['USAGE'], 'PUBLIC may use, not create in, the schema');
+
+-- RBAC (1.1).
+SELECT tables_are('feature_x', ARRAY['migrations', 'roles', 'role_inheritance', 'permissions',
+									  'role_permissions', 'user_roles'],
+				  'exactly the documented tables');
+SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text)
+			 FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'feature_x'),
+		  ARRAY['feature_x.migrations', 'feature_x.permissions', 'feature_x.role_inheritance',
+				'feature_x.role_permissions', 'feature_x.roles', 'feature_x.user_roles'],
+		  'every table is dumped by pg_dump');
+SELECT has_role('feature_x_admin');
+SELECT table_privs_are('feature_x', t, 'public', ARRAY[]::text[], 'PUBLIC has no privilege on ' || t)
+  FROM unnest(ARRAY['roles', 'role_inheritance', 'permissions', 'role_permissions', 'user_roles']) t;
+SELECT table_privs_are('feature_x', t, 'feature_x_admin', ARRAY['SELECT'], 'RBAC admins only read ' || t)
+  FROM unnest(ARRAY['roles', 'user_roles']) t;
+SELECT function_privs_are('feature_x', 'has_permission', ARRAY['text', 'text', 'text'], 'public', ARRAY['EXECUTE']);
+SELECT function_privs_are('feature_x', 'assign_role', ARRAY['text', 'text', 'text', 'timestamp with time zone'],
+						  'public', ARRAY[]::text[]);
+SELECT function_privs_are('feature_x', 'assign_role', ARRAY['text', 'text', 'text', 'timestamp with time zone'],
+						  'feature_x_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('feature_x', 'rbac_set_permission', ARRAY['text', 'text', 'text'],
+						  'feature_x_admin', ARRAY[]::text[]);
+SELECT volatility_is('feature_x', 'has_permission', ARRAY['text', 'text', 'text'], 'stable');
+SELECT ok((SELECT proparallel = 's' FROM pg_proc WHERE oid = 'feature_x.has_permission(text,text,text)'::regprocedure),
+		  'has_permission is PARALLEL SAFE');
+SELECT triggers_are('feature_x', 'user_roles', ARRAY['rbac_changed'], 'user_roles changes invalidate caches');
+SELECT triggers_are('feature_x', 'role_permissions', ARRAY['rbac_changed'], 'role_permissions changes invalidate caches');
 
 SELECT * FROM finish();
 ROLLBACK;
