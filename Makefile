@@ -43,17 +43,17 @@ deps:
 demo: deps
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) all
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) install
-	pg_virtualenv -v $(shell $(PG_CONFIG) --version | sed 's/[^0-9]*\([0-9]*\).*/\1/') test/demo.sh
+	pg_virtualenv -t -v $(shell $(PG_CONFIG) --version | sed 's/[^0-9]*\([0-9]*\).*/\1/') test/demo.sh
 
 test: deps
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) all
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) install
-	pg_virtualenv -v $(shell $(PG_CONFIG) --version | sed 's/[^0-9]*\([0-9]*\).*/\1/') test/run_all.sh
+	pg_virtualenv -t -v $(shell $(PG_CONFIG) --version | sed 's/[^0-9]*\([0-9]*\).*/\1/') test/run_all.sh
 
 bench: deps
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) all
 	$(MAKE) PG_CONFIG=$(PG_CONFIG) install
-	pg_virtualenv -v $(shell $(PG_CONFIG) --version | sed 's/[^0-9]*\([0-9]*\).*/\1/') test/bench/run.sh
+	pg_virtualenv -t -v $(shell $(PG_CONFIG) --version | sed 's/[^0-9]*\([0-9]*\).*/\1/') test/bench/run.sh
 
 prove:
 	pg_prove --failures test/pgtap/*.sql

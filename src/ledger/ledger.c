@@ -267,6 +267,24 @@ require_registered(const char *version)
 }
 
 /*
+ * A REPEATABLE READ or SERIALIZABLE caller whose snapshot predates another
+ * deployer's commit cannot see a version that deployer registered, and its
+ * INSERT ... ON CONFLICT DO NOTHING then either fails with a serialization
+ * error (raised by PostgreSQL) or inserts nothing.  Either way the caller
+ * must retry, and it is told so with the SQLSTATE retry loops look for.
+ */
+static void
+require_inserted(const char *version)
+{
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not register migration \"%s\" due to a concurrent deploy", version),
+				 errdetail("Another transaction registered the same version after this transaction's snapshot was taken."),
+				 errhint("Retry the transaction.")));
+}
+
+/*
  * Highest version recorded by baseline(), or NULL.  Caller is inside
  * owner_access_enter().
  */
@@ -515,14 +533,20 @@ fx_register_migration(PG_FUNCTION_ARGS)
 					"  (version, name, up_sql, down_sql, checksum, state, baselined,"
 					"   applied_at, applied_by)"
 					" VALUES ($1, $2, $3, $4, $5, 'applied', true,"
-					"         pg_catalog.clock_timestamp(), $6)",
+					"         pg_catalog.clock_timestamp(), $6)"
+					" ON CONFLICT (version) DO NOTHING",
 					6, argtypes, values, nulls, SPI_OK_INSERT);
+		require_inserted(version);
 	}
 	else
+	{
 		ledger_exec("INSERT INTO feature_x.migrations"
 					"  (version, name, up_sql, down_sql, checksum)"
-					" VALUES ($1, $2, $3, $4, $5)",
+					" VALUES ($1, $2, $3, $4, $5)"
+					" ON CONFLICT (version) DO NOTHING",
 					5, argtypes, values, nulls, SPI_OK_INSERT);
+		require_inserted(version);
+	}
 
 	owner_access_exit(&access);
 	SPI_finish();

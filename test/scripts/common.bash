@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # common.bash: shared helpers of the scripted multi-session tests in
 # test/scripts/*.sh.  Sourced, never run (run_all.sh runs only *.sh).
 #

@@ -20,6 +20,7 @@
 set -euo pipefail
 
 FX_TEST=concurrent_migrate
+# shellcheck source-path=SCRIPTDIR source=common.bash
 . "$(dirname "$0")/common.bash"
 
 SESSIONS=${FX_SESSIONS:-8}
@@ -29,42 +30,34 @@ SESSION_SECONDS=30
 setup_db
 q "CREATE TABLE conc_barrier ()"
 
-# The up script of migration $1.
-up_sql() {
-	local v=$1
-	if [ "$v" -eq 1 ]; then
-		echo "CREATE TABLE conc_log (id bigserial PRIMARY KEY, version text NOT NULL,"
-		echo "  pid int NOT NULL DEFAULT pg_backend_pid(),"
-		echo "  xid xid8 NOT NULL DEFAULT pg_current_xact_id());"
-	fi
-	echo "CREATE TABLE conc_t$v (id int);"
-	echo "INSERT INTO conc_log (version) VALUES ('$v');"
-}
-
-# register_sql V...: one register_migration() call per version.
+# register_sql V...: one register_migration() call per version, one a line.
+# Migration 1 creates the log table; every migration creates its own table
+# and logs itself.
 register_sql() {
-	local v
+	local v up
 	for v in "$@"; do
-		printf "SELECT feature_x.register_migration('%s', 'create conc_t%s', \$fx\$%s\$fx\$);\n" \
-			"$v" "$v" "$(up_sql "$v")"
+		up="CREATE TABLE conc_t$v (id int); INSERT INTO conc_log (version) VALUES ('$v');"
+		if [ "$v" -eq 1 ]; then
+			up="CREATE TABLE conc_log (id bigserial PRIMARY KEY, version text NOT NULL, pid int NOT NULL DEFAULT pg_backend_pid(), xid xid8 NOT NULL DEFAULT pg_current_xact_id()); $up"
+		fi
+		echo "SELECT feature_x.register_migration('$v', 'create conc_t$v', \$fx\$$up\$fx\$);"
 	done
 }
 
-# session_sql ISOLATION MAXV: the script of one deployer.  It waits at the
-# barrier, registers migrations 1..MAXV in random order and migrates, all in
-# one transaction.
+# session_sql ISOLATION REGISTER_FILE: the script of one deployer.  It waits
+# at the barrier, registers every migration of REGISTER_FILE in random order
+# and migrates, all in one transaction.
 session_sql() {
-	local isolation=$1 maxv=$2
+	local isolation=$1 registrations=$2
 	echo '\set VERBOSITY verbose'
 	echo "BEGIN ISOLATION LEVEL $isolation;"
 	echo "SELECT 'barrier passed ' || count(*) FROM conc_barrier;"
 	echo '\o /dev/null'
-	# shellcheck disable=SC2046
-	register_sql $(shuf -i "1-$maxv")
+	shuf "$registrations"
 	echo '\o'
 	echo "SELECT 'migrated=' || count(*) FROM feature_x.migrate();"
 	echo "COMMIT;"
-	echo '\echo committed'
+	printf '%s\n' '\echo committed'
 }
 
 # The controller takes the barrier lock, signals that it holds it, waits
@@ -105,8 +98,10 @@ run_round() {
 	local round=$1 isolation=$2 maxv=$3 s i
 
 	controller_sql "$round" >"$WORK/ctl$round.sql"
+	# shellcheck disable=SC2046
+	register_sql $(seq "$maxv") >"$WORK/register$round.sql"
 	for ((s = 1; s <= SESSIONS; s++)); do
-		session_sql "$isolation" "$maxv" >"$WORK/r${round}_s$s.sql"
+		session_sql "$isolation" "$WORK/register$round.sql" >"$WORK/r${round}_s$s.sql"
 	done
 
 	bg "ctl$round" "$SESSION_SECONDS" "${PSQL[@]}" -d "$DB" -f "$WORK/ctl$round.sql"
@@ -257,6 +252,7 @@ maxv=$((maxv + PER_ROUND))
 rr_round 4 "$maxv" "$PER_ROUND" "new migrations registered concurrently"
 
 # Round 5: the new migrations are registered (and committed) before the race.
+# shellcheck disable=SC2046
 register_sql $(seq $((maxv + 1)) $((maxv + PER_ROUND))) >"$WORK/preregister.sql"
 "${PSQL[@]}" -d "$DB" -o /dev/null -f "$WORK/preregister.sql"
 maxv=$((maxv + PER_ROUND))
