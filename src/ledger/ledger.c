@@ -436,6 +436,78 @@ put_result_row(ReturnSetInfo *rsinfo, Migration *migration, double duration_ms)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/* How migrate() and rollback() differ when running migrations. */
+typedef struct Direction
+{
+	const char *script;			/* "up" or "down" */
+	const char *verb;			/* in progress NOTICEs */
+	bool		verify_checksum;	/* only up scripts have one */
+	/* Records one migration: $1 version, $2 duration in ms, $3 session user. */
+	const char *record_sql;
+} Direction;
+
+static const Direction direction_up = {
+	"up", "applied", true,
+	"UPDATE feature_x.migrations"
+	"   SET state = 'applied', applied_at = pg_catalog.clock_timestamp(),"
+	"       applied_by = $3, duration_ms = $2"
+	" WHERE version = $1"
+};
+
+static const Direction direction_down = {
+	"down", "rolled back", false,
+	"UPDATE feature_x.migrations"
+	"   SET state = 'rolled_back', rolled_back_at = pg_catalog.clock_timestamp(),"
+	"       rolled_back_by = $3"
+	" WHERE version = $1"
+};
+
+/*
+ * Run the scripts of rows[0 .. count - 1] in order, recording each in the
+ * ledger, returning it as a result row and reporting it as a NOTICE.  The
+ * caller is connected to SPI and holds the deploy lock.
+ */
+static void
+run_migrations(ReturnSetInfo *rsinfo, Migration *rows, int count,
+			   const Direction *direction)
+{
+	OwnerAccess access;
+	SPIPlanPtr	record;
+	Oid			argtypes[3] = {TEXTOID, FLOAT8OID, TEXTOID};
+	Datum		values[3];
+	int			i;
+
+	owner_access_enter(&access, LEDGER_TABLE);
+	record = SPI_prepare(direction->record_sql, 3, argtypes);
+	if (record == NULL)
+		elog(ERROR, "could not prepare ledger update: %s",
+			 SPI_result_code_string(SPI_result));
+	owner_access_exit(&access);
+
+	values[2] = CStringGetTextDatum(session_user_name());
+	for (i = 0; i < count; i++)
+	{
+		double		duration_ms;
+
+		if (direction->verify_checksum)
+			verify_checksum(&rows[i]);
+		duration_ms = run_script(&rows[i], direction->script);
+
+		values[0] = CStringGetTextDatum(rows[i].version);
+		values[1] = Float8GetDatum(duration_ms);
+		owner_access_enter(&access, LEDGER_TABLE);
+		if (SPI_execute_plan(record, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record migration \"%s\" as %s",
+				 rows[i].version, direction->verb);
+		owner_access_exit(&access);
+
+		put_result_row(rsinfo, &rows[i], duration_ms);
+		ereport(NOTICE,
+				(errmsg("%s %d/%d %s (%.1f ms)",
+						direction->verb, i + 1, count, rows[i].version, duration_ms)));
+	}
+}
+
 /* ----------------------------------------------------------------
  * SQL-callable functions
  * ----------------------------------------------------------------
@@ -567,12 +639,6 @@ fx_migrate(PG_FUNCTION_ARGS)
 	OwnerAccess access;
 	Migration  *rows;
 	int			count;
-	int			total = 0;
-	int			i;
-	SPIPlanPtr	mark_applied;
-	Oid			argtypes[3] = {TEXTOID, FLOAT8OID, TEXTOID};
-	Datum		values[3];
-	Datum		applied_by;
 
 	refuse_inside_migration("migrate");
 	InitMaterializedSRF(fcinfo, 0);
@@ -592,44 +658,13 @@ fx_migrate(PG_FUNCTION_ARGS)
 					   "  FROM feature_x.migrations WHERE state <> 'applied'"
 					   "   FOR UPDATE",
 					   0, NULL, NULL, &count);
-	mark_applied = SPI_prepare("UPDATE feature_x.migrations"
-							   "   SET state = 'applied', applied_at = pg_catalog.clock_timestamp(),"
-							   "       applied_by = $3, duration_ms = $2"
-							   " WHERE version = $1",
-							   3, argtypes);
-	if (mark_applied == NULL)
-		elog(ERROR, "could not prepare ledger update: %s",
-			 SPI_result_code_string(SPI_result));
 	owner_access_exit(&access);
 
 	qsort(rows, count, sizeof(Migration), migration_cmp);
 	if (target != NULL)
 		while (count > 0 && ledger_version_cmp(rows[count - 1].version, target) > 0)
 			count--;
-	total = count;
-	applied_by = CStringGetTextDatum(session_user_name());
-
-	for (i = 0; i < total; i++)
-	{
-		double		duration_ms;
-
-		verify_checksum(&rows[i]);
-		duration_ms = run_script(&rows[i], "up");
-
-		values[0] = CStringGetTextDatum(rows[i].version);
-		values[1] = Float8GetDatum(duration_ms);
-		values[2] = applied_by;
-		owner_access_enter(&access, LEDGER_TABLE);
-		if (SPI_execute_plan(mark_applied, values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record migration \"%s\" as applied",
-				 rows[i].version);
-		owner_access_exit(&access);
-
-		put_result_row(rsinfo, &rows[i], duration_ms);
-		ereport(NOTICE,
-				(errmsg("applied %d/%d %s (%.1f ms)",
-						i + 1, total, rows[i].version, duration_ms)));
-	}
+	run_migrations(rsinfo, rows, count, &direction_up);
 
 	SPI_finish();
 	return (Datum) 0;
@@ -649,10 +684,6 @@ fx_rollback(PG_FUNCTION_ARGS)
 	int			count;
 	int			i;
 	StringInfoData missing;
-	SPIPlanPtr	mark_rolled_back;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
-	Datum		rolled_back_by;
 
 	refuse_inside_migration("rollback");
 	InitMaterializedSRF(fcinfo, 0);
@@ -665,15 +696,6 @@ fx_rollback(PG_FUNCTION_ARGS)
 					   "  FROM feature_x.migrations WHERE state = 'applied'"
 					   "   FOR UPDATE",
 					   0, NULL, NULL, &count);
-	mark_rolled_back = SPI_prepare("UPDATE feature_x.migrations"
-								   "   SET state = 'rolled_back',"
-								   "       rolled_back_at = pg_catalog.clock_timestamp(),"
-								   "       rolled_back_by = $2"
-								   " WHERE version = $1",
-								   2, argtypes);
-	if (mark_rolled_back == NULL)
-		elog(ERROR, "could not prepare ledger update: %s",
-			 SPI_result_code_string(SPI_result));
 	owner_access_exit(&access);
 
 	/* Newest first; keep only what lies above the target. */
@@ -694,24 +716,7 @@ fx_rollback(PG_FUNCTION_ARGS)
 				 errdetail("Migrations without a down script: %s.", missing.data),
 				 errhint("Register them again with a down_sql argument, or add a new migration that reverts the change.")));
 
-	rolled_back_by = CStringGetTextDatum(session_user_name());
-	for (i = 0; i < count; i++)
-	{
-		double		duration_ms = run_script(&rows[i], "down");
-
-		values[0] = CStringGetTextDatum(rows[i].version);
-		values[1] = rolled_back_by;
-		owner_access_enter(&access, LEDGER_TABLE);
-		if (SPI_execute_plan(mark_rolled_back, values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record migration \"%s\" as rolled back",
-				 rows[i].version);
-		owner_access_exit(&access);
-
-		put_result_row(rsinfo, &rows[i], duration_ms);
-		ereport(NOTICE,
-				(errmsg("rolled back %d/%d %s (%.1f ms)",
-						i + 1, count, rows[i].version, duration_ms)));
-	}
+	run_migrations(rsinfo, rows, count, &direction_down);
 
 	SPI_finish();
 	return (Datum) 0;
