@@ -109,6 +109,11 @@ CREATE TRIGGER rbac_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON @extschema@.role_permissions FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rbac_changed();
 CREATE TRIGGER rbac_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON @extschema@.user_roles FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rbac_changed();
+-- Also when rows arrive by logical replication (session_replication_role = replica).
+ALTER TABLE @extschema@.roles ENABLE ALWAYS TRIGGER rbac_changed;
+ALTER TABLE @extschema@.role_inheritance ENABLE ALWAYS TRIGGER rbac_changed;
+ALTER TABLE @extschema@.role_permissions ENABLE ALWAYS TRIGGER rbac_changed;
+ALTER TABLE @extschema@.user_roles ENABLE ALWAYS TRIGGER rbac_changed;
 
 -- ---------------------------------------------------------------------
 -- Management.  SECURITY DEFINER, callable by feature_x_admin only.

@@ -28,9 +28,17 @@
  * feature_x.rbac_cache_entries entries the cache is dropped and refills, so
  * memory stays below about that many decisions, users and all roles.
  *
+ * Every check first processes pending invalidations (a cheap unlocked test
+ * when there are none), so a change committed elsewhere is seen at the next
+ * check even inside an open transaction.  Misses are read with a fresh
+ * snapshot taken after that, never the statement's: an invalidation consumed
+ * in the middle of a statement must not be followed by a reload from a
+ * snapshot older than the change it announced.  Like catalog lookups, checks
+ * therefore see the latest committed RBAC data at every isolation level.
+ *
  * Cache misses read the RBAC tables through SPI as their owner (see
- * owner_access.c), with the statement's snapshot, so checks work for any
- * caller, in parallel workers and on hot standbys.
+ * owner_access.c), so checks work for any caller, in parallel workers and on
+ * hot standbys.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,6 +58,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "feature_x.h"
@@ -112,6 +121,7 @@ typedef struct Permission
 static const char *const rbac_tables[] = {
 	"roles", "role_inheritance", "role_permissions", "user_roles"
 };
+#define USER_ROLES_TABLE 3
 #define NUM_RBAC_TABLES lengthof(rbac_tables)
 
 static MemoryContext cache_context = NULL;
@@ -121,6 +131,10 @@ static HTAB *decision_cache = NULL;
 static bool cache_valid = false;
 static uint64 cache_generation = 0;	/* bumped whenever the cache is rebuilt */
 static Oid	rbac_relids[NUM_RBAC_TABLES];
+
+/* Miss queries, prepared once per backend (the plan cache revalidates them). */
+static SPIPlanPtr role_rules_plan = NULL;
+static SPIPlanPtr user_assignments_plan = NULL;
 
 /* Reused to build decision keys without allocating per check. */
 static StringInfoData decision_key;
@@ -322,12 +336,43 @@ rule_matches(const Rule *rule, const Permission *permission)
 		segment_matches(rule->action, permission->action, permission->action_len);
 }
 
-/* The flattened rules of a role; the caller is connected to SPI as owner. */
-static RoleEntry *
-role_lookup(const char *name)
+/* Prepare and keep a miss query; the caller is connected to SPI as owner. */
+static SPIPlanPtr
+saved_plan(SPIPlanPtr *plan, const char *sql)
 {
 	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(sql, 1, argtypes);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare RBAC query: %s",
+				 SPI_result_code_string(SPI_result));
+		*plan = prepared;
+	}
+	return *plan;
+}
+
+/* Run a miss query with one text argument under snapshot. */
+static void
+run_miss_query(SPIPlanPtr *plan, const char *sql, const char *arg, Size arg_len,
+			   Snapshot snapshot)
+{
+	Datum		values[1] = {PointerGetDatum(cstring_to_text_with_len(arg, arg_len))};
+
+	if (SPI_execute_snapshot(saved_plan(plan, sql), values, NULL,
+							 snapshot, InvalidSnapshot, true, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read RBAC data");
+}
+
+/*
+ * The flattened rules of a role; the caller is connected to SPI as owner
+ * and passes the snapshot of the current miss.
+ */
+static RoleEntry *
+role_lookup(const char *name, Snapshot snapshot)
+{
 	RoleEntry  *entry;
 	bool		found;
 	uint64		i;
@@ -336,17 +381,16 @@ role_lookup(const char *name)
 	if (entry != NULL)
 		return entry;
 
-	values[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args("WITH RECURSIVE closure(role) AS ("
-							  "  SELECT $1"
-							  "  UNION"
-							  "  SELECT i.inherits FROM feature_x.role_inheritance i"
-							  "    JOIN closure c ON i.role = c.role)"
-							  " SELECT rp.permission, rp.effect = 'deny'"
-							  "   FROM feature_x.role_permissions rp"
-							  "   JOIN closure c ON rp.role = c.role",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read permissions of role \"%s\"", name);
+	run_miss_query(&role_rules_plan,
+				   "WITH RECURSIVE closure(role) AS ("
+				   "  SELECT $1"
+				   "  UNION"
+				   "  SELECT i.inherits FROM feature_x.role_inheritance i"
+				   "    JOIN closure c ON i.role = c.role)"
+				   " SELECT rp.permission, rp.effect = 'deny'"
+				   "   FROM feature_x.role_permissions rp"
+				   "   JOIN closure c ON rp.role = c.role",
+				   name, strlen(name), snapshot);
 
 	entry = cache_enter(role_cache, name, strlen(name), &found);
 	entry->nrules = 0;
@@ -371,8 +415,7 @@ user_lookup(const char *user_id, Size len)
 {
 	UserEntry  *entry;
 	OwnerAccess access;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
+	Snapshot	snapshot;
 	Assignment *assignments;
 	int			count;
 	bool		found;
@@ -385,11 +428,16 @@ user_lookup(const char *user_id, Size len)
 	SPI_connect();
 	owner_access_enter(&access, "user_roles");
 
-	values[0] = PointerGetDatum(cstring_to_text_with_len(user_id, len));
-	if (SPI_execute_with_args("SELECT role, scope, expires_at"
-							  "  FROM feature_x.user_roles WHERE user_id = $1",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read role assignments");
+	/*
+	 * For a table without a syscache this is a new snapshot every time,
+	 * usable in parallel workers too.  Registered, because an invalidation
+	 * processed during the queries replaces the catalog snapshot.
+	 */
+	snapshot = RegisterSnapshot(GetCatalogSnapshot(rbac_relids[USER_ROLES_TABLE]));
+	run_miss_query(&user_assignments_plan,
+				   "SELECT role, scope, expires_at"
+				   "  FROM feature_x.user_roles WHERE user_id = $1",
+				   user_id, len, snapshot);
 
 	count = (int) SPI_processed;
 	assignments = MemoryContextAlloc(cache_context, sizeof(Assignment) * Max(count, 1));
@@ -408,10 +456,12 @@ user_lookup(const char *user_id, Size len)
 			assignments[i].scope = scope ? MemoryContextStrdup(cache_context, scope) : NULL;
 			assignments[i].scope_len = scope ? strlen(scope) : 0;
 			/* role_lookup runs queries of its own, replacing SPI_tuptable. */
-			assignments[i].role = role_lookup(SPI_getvalue(tuple, tuptable->tupdesc, 1));
+			assignments[i].role = role_lookup(SPI_getvalue(tuple, tuptable->tupdesc, 1),
+											  snapshot);
 		}
 	}
 
+	UnregisterSnapshot(snapshot);
 	owner_access_exit(&access);
 	SPI_finish();
 
@@ -496,6 +546,7 @@ rbac_check(const char *user_id, Size user_len,
 	if (user_len == 0 || !split_permission(permission_text, permission_len, &permission))
 		return false;
 
+	AcceptInvalidationMessages();
 	rbac_cache_ensure();
 
 	resetStringInfo(&decision_key);
@@ -554,6 +605,7 @@ typedef struct ScopeMemoSlot
 
 typedef struct ScopeMemo
 {
+	TimestampTz statement_start;	/* statement the memo last served */
 	uint64		generation;
 	char	   *actor;
 	char	   *permission;
@@ -602,11 +654,21 @@ actor_check_memoized(FmgrInfo *flinfo, const char *actor,
 	bool		allowed;
 	TimestampTz valid_until;
 
-	/* Size bounds are enforced where rbac_check() adds entries. */
-	if (!cache_valid)
-		rbac_cache_ensure();
+	/*
+	 * Take in changes committed elsewhere once per statement, at its first
+	 * row (fn_extra can outlive a statement: PL/pgSQL keeps expression state
+	 * for the whole transaction).  Size bounds are enforced where
+	 * rbac_check() adds entries.
+	 */
 	if (memo == NULL)
 		flinfo->fn_extra = memo = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(ScopeMemo));
+	if (memo->statement_start != now)
+	{
+		AcceptInvalidationMessages();
+		memo->statement_start = now;
+	}
+	if (!cache_valid)
+		rbac_cache_ensure();
 	if (memo->generation != cache_generation ||
 		memo->permission_len != permission_len ||
 		memcmp(memo->permission, permission, permission_len) != 0 ||

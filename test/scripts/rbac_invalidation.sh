@@ -37,29 +37,40 @@ FX_TEST=rbac_invalidation
 READER="fx_rbac_reader_$$"
 
 # ---------------------------------------------------------------------
-# Long-lived sessions.  open_session NAME starts psql reading the FIFO
-# $WORK/NAME.in (held open read-write by this shell, so opening never blocks),
-# with its output in $WORK/NAME.out.  send NAME SQL writes SQL followed by a
-# marker line; await NAME waits (bounded) for that marker and prints the
-# session's output since the previous marker.
+# Long-lived sessions.  open_session NAME starts psql (for at most 100 s)
+# reading the FIFO $WORK/NAME.in, which this shell holds open read-write (so
+# opening it never blocks) until close_sessions; the output goes to
+# $WORK/NAME.out.  send NAME SQL writes SQL followed by a
+# marker line; await NAME waits (bounded) for that marker and sets REPLY_OUT
+# to the session's output since the previous marker.
 # ---------------------------------------------------------------------
 declare -A SESSION_FD=() SESSION_SENT=() SESSION_SEEN=()
 
 open_session() {
-	local name=$1 fd
+	local name=$1 fd other
 	mkfifo "$WORK/$name.in"
+	: >"$WORK/$name.out"
+	(
+		# Not the other sessions' FIFOs: each psql must see EOF when this
+		# shell closes its own.
+		for other in "${SESSION_FD[@]}"; do
+			eval "exec $other>&-"
+		done
+		exec timeout --kill-after=5 100 stdbuf -oL -eL \
+			psql -X -q -At -v ON_ERROR_STOP=0 -d "$DB" -f "$WORK/$name.in" \
+			>>"$WORK/$name.out" 2>&1
+	) &
+	BG_PID[$name]=$!
 	exec {fd}<>"$WORK/$name.in"
 	SESSION_FD[$name]=$fd
 	SESSION_SENT[$name]=0
 	SESSION_SEEN[$name]=0
-	bg "$name" 100 stdbuf -oL -eL psql -X -q -At -v ON_ERROR_STOP=0 -d "$DB" \
-		-f "$WORK/$name.in"
 }
 
 close_sessions() {
 	local name
 	for name in "${!SESSION_FD[@]}"; do
-		exec {SESSION_FD[$name]}>&- 2>/dev/null || true
+		eval "exec ${SESSION_FD[$name]}>&-"
 	done
 	SESSION_FD=()
 }
@@ -73,26 +84,28 @@ send() {
 
 await() {
 	local name=$1 n=${SESSION_SENT[$1]} i
-	for ((i = 0; i < 400; i++)); do
+	REPLY_OUT=""
+	for ((i = 0; i < 2000; i++)); do
 		if grep -qxF "@@mark $n@@" "$WORK/$name.out"; then
-			awk -v prev="@@mark ${SESSION_SEEN[$name]}@@" -v cur="@@mark $n@@" \
+			REPLY_OUT=$(awk -v prev="@@mark ${SESSION_SEEN[$name]}@@" -v cur="@@mark $n@@" \
 				-v first="$([ "${SESSION_SEEN[$name]}" = 0 ] && echo 1 || echo 0)" '
 				BEGIN { on = first }
 				$0 == cur { exit }
 				on { print }
-				$0 == prev { on = 1 }' "$WORK/$name.out"
+				$0 == prev { on = 1 }' "$WORK/$name.out")
 			SESSION_SEEN[$name]=$n
 			return 0
 		fi
 		running "$name" || break
-		sleep 0.05
+		sleep 0.01
 	done
 	echo "# session $name gave no answer within 20 s; its output:" >&2
 	diag "$WORK/$name.out"
 	return 1
 }
 
-# run NAME SQL: send and await.
+# run NAME SQL: send and await; the output is in REPLY_OUT.  Not to be run
+# in a subshell (the session counters must persist).
 run() {
 	send "$1" "$2"
 	await "$1"
@@ -105,15 +118,16 @@ expect() {
 	if [ "$name" = fresh ]; then
 		got=$(q "$sql" 2>&1) || true
 	else
-		got=$(run "$name" "$sql") || true
+		run "$name" "$sql" || true
+		got=$REPLY_OUT
 	fi
 	if [ "$got" = "$expected" ]; then
 		ok "$description"
 	else
 		not_ok "$description"
-		echo "# SQL ($name): $sql" >&2
-		echo "# expected: $expected" >&2
-		echo "# got:      $got" | diag
+		printf "SQL (%s): %s\n" "$name" "$sql" | diag
+		printf "expected: %s\n" "$expected" | diag
+		printf "got:      %s\n" "$got" | diag
 	fi
 }
 
@@ -152,6 +166,7 @@ change_case() {
 
 rbac_cleanup() {
 	local rc=$?
+	set +e # (exit "$rc") below must not end this handler early
 	close_sessions
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" \
 		-c "DROP ROLE IF EXISTS \"$READER\"" >/dev/null 2>&1 ||
@@ -200,9 +215,11 @@ q "SELECT feature_x.seed_default_roles();
 
 open_session A
 open_session B
-b_pid=$(run B "SELECT pg_backend_pid();")
-a_pid=$(run A "SELECT pg_backend_pid();")
-check "sessions A and B are connected (pids $a_pid, $b_pid)" [ -n "$a_pid" ] [ -n "$b_pid" ]
+run B "SELECT pg_backend_pid();"
+b_pid=$REPLY_OUT
+run A "SELECT pg_backend_pid();"
+a_pid=$REPLY_OUT
+check "sessions A and B are connected (pids $a_pid, $b_pid)" [ "${a_pid:+a}${b_pid:+b}" = ab ]
 
 # --- each kind of change, committed ------------------------------------
 change_case "unassign_role" u_unassign t f \
@@ -245,9 +262,14 @@ expect "savepoint: A sees t after commit" t A "$sql"
 expect "savepoint: B sees t after A's commit" t B "$sql"
 
 # --- actor_has_permission() in a row-level security policy ---------------
+# set_actor() returns void, which -At would print as an empty line.
+set_actor() {
+	printf "SELECT feature_x.set_actor('%s') \\g /dev/null\n" "$1"
+}
 count_as() {
-	echo "SET ROLE \"$READER\"; BEGIN; SELECT feature_x.set_actor('$1');
-	      SELECT count(*) FROM docs; COMMIT; RESET ROLE;"
+	echo "SET ROLE \"$READER\"; BEGIN;"
+	set_actor "$1"
+	echo "SELECT count(*) FROM docs; COMMIT; RESET ROLE;"
 }
 expect "RLS: without an actor the reader sees no row" 0 B \
 	"SET ROLE \"$READER\"; SELECT count(*) FROM docs; RESET ROLE;"
@@ -256,7 +278,8 @@ expect "RLS: alice (Viewer at org:1 and org:2) sees 9 rows, twice" "9
 expect "RLS: A unassigns alice at org:2 in an open transaction" "" A \
 	"BEGIN; SELECT feature_x.unassign_role('alice', 'Viewer', 'org:2');"
 expect "RLS: A sees 5 rows for alice at once" 5 A \
-	"SAVEPOINT r; SET LOCAL ROLE \"$READER\"; SELECT feature_x.set_actor('alice');
+	"SAVEPOINT r; SET LOCAL ROLE \"$READER\";
+$(set_actor alice)
 	 SELECT count(*) FROM docs; ROLLBACK TO SAVEPOINT r;"
 expect "RLS: B still counts 9 while A is uncommitted" 9 B "$(count_as alice)"
 expect "RLS: A commits" "" A "COMMIT;"
@@ -267,7 +290,8 @@ expect "RLS: B still counts 5 while A is uncommitted" 5 B "$(count_as alice)"
 expect "RLS: A commits" "" A "COMMIT;"
 expect "RLS: B's next count is 6" 6 B "$(count_as alice)"
 expect "RLS: the counted rows are exactly alice's scopes" "1,2,3,4,5,10" B \
-	"SET ROLE \"$READER\"; BEGIN; SELECT feature_x.set_actor('alice');
+	"SET ROLE \"$READER\"; BEGIN;
+$(set_actor alice)
 	 SELECT string_agg(id::text, ',' ORDER BY id) FROM docs; COMMIT; RESET ROLE;"
 
 # --- expiry without any RBAC change --------------------------------------
@@ -324,7 +348,8 @@ else
 	not_ok "snapshot race: B's statement waits for A's lock"
 fi
 expect "snapshot race: A commits" "" A "COMMIT;"
-got=$(await B) || true
+await B || true
+got=$REPLY_OUT
 check "snapshot race: B's statement completes (answers for its own snapshot: $got)" \
 	[ -n "$got" ]
 expect "snapshot race: B's next statement sees f" f B "$(answer u_race)"
@@ -335,9 +360,11 @@ expect "repeatable read: B begins and takes its snapshot" t B \
 	"BEGIN ISOLATION LEVEL REPEATABLE READ; $(answer u_rr)"
 expect "repeatable read: A unassigns u_rr and commits" "" A \
 	"SELECT feature_x.unassign_role('u_rr', 'Viewer');"
-expect "repeatable read: B, on its old snapshot, reads a table and checks another user and u_rr" "0
+# Checks read RBAC data like catalog lookups: the latest committed state, at
+# every isolation level, so a revocation is never hidden by an old snapshot.
+expect "repeatable read: B, on its old snapshot, reads a table and checks another user; u_rr is already revoked" "0
 t
-t" B "SELECT count(*) FROM inv_other; $(answer u_rr_other) $(answer u_rr)"
+f" B "SELECT count(*) FROM inv_other; $(answer u_rr_other) $(answer u_rr)"
 expect "repeatable read: B commits" "" B "COMMIT;"
 expect "repeatable read: B's next transaction sees f" f B "$(answer u_rr)"
 
