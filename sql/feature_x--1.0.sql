@@ -37,6 +37,8 @@ CREATE TABLE @extschema@.migrations (
 );
 COMMENT ON TABLE @extschema@.migrations IS
 	'Migration ledger of feature_x: one row per registered migration. Written only through feature_x functions.';
+-- register_migration() looks up the baseline on every new version.
+CREATE INDEX migrations_baselined_idx ON @extschema@.migrations (version) WHERE baselined;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.migrations', '');
 
 REVOKE ALL ON @extschema@.migrations FROM PUBLIC;

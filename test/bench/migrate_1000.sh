@@ -3,24 +3,28 @@
 # migrations with feature_x (one psql session, one transaction: 1,000
 # register_migration() calls, then migrate()) against running the very same
 # statements directly in one transaction (psql -1 -f).  Each migration creates
-# a small table and an index on it.
+# a small table with a primary key and one more index.
 #
-# Every repetition uses fresh databases, the two sides alternate which one
-# goes first, and the median of BENCH_REPS repetitions (default 7) after one
-# untimed warm-up is reported.  Times are taken around the whole psql process
-# (connection included) with a monotonic clock.  Correctness is checked after
-# every run; timings are only reported, never asserted.
+# Every timed run gets a database of its own, created just before it and
+# followed by a CHECKPOINT, so both sides start from the same state (the first
+# large DDL run after CREATE DATABASE was seen to be up to 1.5 s slower than a
+# later one).  The databases are dropped only at the end, so that no DROP
+# DATABASE (thousands of unlinks) overlaps a timed run.  The side that goes
+# first alternates; with the even default of BENCH_REPS=8 each side goes first
+# equally often.  After one untimed warm-up round, the median of each side is
+# reported.
+# Times are taken around the whole psql process (connection included) on
+# CLOCK_MONOTONIC.  Every run is checked for correctness; times are only
+# reported, never asserted.
 #
 # Uses the cluster described by the environment (PGHOST, PGPORT, PGUSER, ...)
-# and prints one line to stdout:
+# and prints one line to stdout, progress to stderr:
 #   RESULT <tab> workload <tab> feature_x ms <tab> baseline ms <tab> ratio <tab> target
-# Progress goes to stderr.
 set -euo pipefail
 
 readonly migrations=1000
-readonly reps=${BENCH_REPS:-7}
-readonly fx_db=fx_bench_migrate_fx
-readonly base_db=fx_bench_migrate_base
+readonly reps=${BENCH_REPS:-8}
+readonly db_prefix=fx_bench_migrate
 
 workdir=$(mktemp -d)
 
@@ -28,11 +32,24 @@ psql_admin() {
 	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning" "$@"
 }
 
+query() {
+	psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"
+}
+
 cleanup() {
-	psql_admin -c "DROP DATABASE IF EXISTS $fx_db" -c "DROP DATABASE IF EXISTS $base_db" >/dev/null || true
+	local rep
+	for ((rep = 0; rep <= reps; rep++)); do
+		psql_admin -c "DROP DATABASE IF EXISTS ${db_prefix}_fx_$rep" \
+			-c "DROP DATABASE IF EXISTS ${db_prefix}_base_$rep" || true
+	done
 	rm -rf "$workdir"
 }
 trap cleanup EXIT
+
+fail() {
+	echo "migrate_1000: $*" >&2
+	exit 1
+}
 
 # Runs a command with its stdout in file $1; prints the milliseconds it took,
 # measured on CLOCK_MONOTONIC, or fails if the command did.
@@ -72,67 +89,57 @@ done >"$workdir/statements.sql"
 	echo "SELECT count(*) FROM feature_x.migrate();"
 } >"$workdir/feature_x.sql"
 
-fresh_database() {
-	psql_admin -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
-}
-
-query() {
-	psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"
-}
-
 bench_tables() {
 	query "$1" "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'bench\_t%'"
 }
 
-fail() {
-	echo "migrate_1000: $*" >&2
-	exit 1
-}
-
-# Prepares a fresh database, runs one side, checks what it did; prints its ms.
+# Each side creates its database for repetition $1, runs, checks what it did
+# and prints its time in milliseconds.
 run_feature_x() {
-	local ms
-	fresh_database "$fx_db"
-	query "$fx_db" "CREATE EXTENSION feature_x" >/dev/null
+	local db=${db_prefix}_fx_$1 ms
+	psql_admin -c "CREATE DATABASE $db"
+	query "$db" "CREATE EXTENSION feature_x"
 	psql_admin -c "CHECKPOINT"
-	ms=$(timed "$workdir/feature_x.out" psql -X -q -At -v ON_ERROR_STOP=1 -1 -d "$fx_db" -f "$workdir/feature_x.sql") ||
+	ms=$(timed "$workdir/feature_x.out" psql -X -q -At -v ON_ERROR_STOP=1 -1 -d "$db" -f "$workdir/feature_x.sql") ||
 		fail "feature_x side failed"
 	[ "$(tail -n 1 "$workdir/feature_x.out")" = "$migrations" ] ||
 		fail "migrate() applied $(tail -n 1 "$workdir/feature_x.out") migrations, expected $migrations"
-	[ "$(query "$fx_db" "SELECT count(*) FILTER (WHERE state = 'applied') || '/' || count(*) FROM feature_x.migrations")" = "$migrations/$migrations" ] ||
-		fail "the ledger does not hold $migrations applied migrations"
-	[ "$(query "$fx_db" "SELECT feature_x.health()->>'ok'")" = "true" ] ||
+	[ "$(query "$db" "SELECT count(*) FILTER (WHERE state = 'applied') || '/' || count(*) FROM feature_x.migrations")" = "$migrations/$migrations" ] ||
+		fail "the ledger does not hold exactly $migrations applied migrations"
+	[ "$(query "$db" "SELECT feature_x.health()->>'ok'")" = "true" ] ||
 		fail "health() is not ok after migrate()"
-	[ "$(bench_tables "$fx_db")" = "$migrations" ] ||
+	[ "$(bench_tables "$db")" = "$migrations" ] ||
 		fail "feature_x side did not create $migrations tables"
 	echo "$ms"
 }
 
 run_baseline() {
-	local ms
-	fresh_database "$base_db"
+	local db=${db_prefix}_base_$1 ms
+	psql_admin -c "CREATE DATABASE $db"
+	# Connect once before timing, as the feature_x side does for CREATE EXTENSION.
+	query "$db" "SELECT 1" >/dev/null
 	psql_admin -c "CHECKPOINT"
-	ms=$(timed "$workdir/baseline.out" psql -X -q -v ON_ERROR_STOP=1 -1 -d "$base_db" -f "$workdir/baseline.sql") ||
+	ms=$(timed "$workdir/baseline.out" psql -X -q -v ON_ERROR_STOP=1 -1 -d "$db" -f "$workdir/baseline.sql") ||
 		fail "baseline side failed"
-	[ "$(bench_tables "$base_db")" = "$migrations" ] ||
+	[ "$(bench_tables "$db")" = "$migrations" ] ||
 		fail "baseline side did not create $migrations tables"
 	echo "$ms"
 }
 
 echo "migrate_1000: warm-up" >&2
-run_feature_x >/dev/null
-run_baseline >/dev/null
+run_feature_x 0 >/dev/null
+run_baseline 0 >/dev/null
 
 fx_times=()
 base_times=()
 for ((rep = 1; rep <= reps; rep++)); do
 	if ((rep % 2)); then
-		fx_times+=("$(run_feature_x)")
-		base_times+=("$(run_baseline)")
+		fx_times+=("$(run_feature_x "$rep")")
+		base_times+=("$(run_baseline "$rep")")
 	else
-		base_times+=("$(run_baseline)")
-		fx_times+=("$(run_feature_x)")
+		base_times+=("$(run_baseline "$rep")")
+		fx_times+=("$(run_feature_x "$rep")")
 	fi
 	echo "migrate_1000: repetition $rep/$reps: feature_x ${fx_times[-1]} ms, baseline ${base_times[-1]} ms" >&2
 done
