@@ -591,8 +591,8 @@ rbac_check(const char *user_id, Size user_len,
  * fn_extra.  A rebuilt cache (invalidation, size bound), another actor or
  * another permission empties it.
  */
-#define SCOPE_MEMO_SLOTS 1024	/* power of two */
-#define SCOPE_MEMO_MAX_USED (SCOPE_MEMO_SLOTS * 3 / 4)
+#define SCOPE_MEMO_INITIAL_SLOTS 64	/* powers of two */
+#define SCOPE_MEMO_MAX_SLOTS 8192
 
 typedef struct ScopeMemoSlot
 {
@@ -614,7 +614,8 @@ typedef struct ScopeMemo
 	bool		global_known;	/* answer for a NULL scope */
 	bool		global_allowed;
 	TimestampTz global_valid_until;
-	ScopeMemoSlot slots[SCOPE_MEMO_SLOTS];
+	int			nslots;			/* grows while statements see more scopes */
+	ScopeMemoSlot *slots;
 } ScopeMemo;
 
 static void
@@ -623,7 +624,7 @@ scope_memo_reset(ScopeMemo *memo, MemoryContext context, const char *actor,
 {
 	int			i;
 
-	for (i = 0; i < SCOPE_MEMO_SLOTS; i++)
+	for (i = 0; i < memo->nslots; i++)
 		if (memo->slots[i].scope != NULL)
 		{
 			pfree(memo->slots[i].scope);
@@ -640,6 +641,43 @@ scope_memo_reset(ScopeMemo *memo, MemoryContext context, const char *actor,
 	memo->generation = cache_generation;
 	memo->used = 0;
 	memo->global_known = false;
+}
+
+/* Open addressing with linear probing: the slot of scope, or a free one. */
+static ScopeMemoSlot *
+scope_memo_probe(ScopeMemoSlot *slots, int nslots, const char *scope,
+				 Size scope_len, uint32 hash)
+{
+	ScopeMemoSlot *slot = &slots[hash & (nslots - 1)];
+
+	while (slot->scope != NULL &&
+		   !(slot->hash == hash && slot->scope_len == scope_len &&
+			 memcmp(slot->scope, scope, scope_len) == 0))
+		slot = (slot == &slots[nslots - 1]) ? slots : slot + 1;
+	return slot;
+}
+
+/* Double the table when it is 3/4 full; false once it may not grow. */
+static bool
+scope_memo_make_room(ScopeMemo *memo, MemoryContext context)
+{
+	ScopeMemoSlot *old_slots = memo->slots;
+	int			old_nslots = memo->nslots;
+	int			i;
+
+	if (memo->used < memo->nslots * 3 / 4)
+		return true;
+	if (memo->nslots >= SCOPE_MEMO_MAX_SLOTS)
+		return false;
+
+	memo->nslots *= 2;
+	memo->slots = MemoryContextAllocZero(context, sizeof(ScopeMemoSlot) * memo->nslots);
+	for (i = 0; i < old_nslots; i++)
+		if (old_slots[i].scope != NULL)
+			*scope_memo_probe(memo->slots, memo->nslots, old_slots[i].scope,
+							  old_slots[i].scope_len, old_slots[i].hash) = old_slots[i];
+	pfree(old_slots);
+	return true;
 }
 
 static bool
@@ -661,7 +699,12 @@ actor_check_memoized(FmgrInfo *flinfo, const char *actor,
 	 * rbac_check() adds entries.
 	 */
 	if (memo == NULL)
+	{
 		flinfo->fn_extra = memo = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(ScopeMemo));
+		memo->nslots = SCOPE_MEMO_INITIAL_SLOTS;
+		memo->slots = MemoryContextAllocZero(flinfo->fn_mcxt,
+											 sizeof(ScopeMemoSlot) * memo->nslots);
+	}
 	if (memo->statement_start != now)
 	{
 		AcceptInvalidationMessages();
@@ -687,28 +730,23 @@ actor_check_memoized(FmgrInfo *flinfo, const char *actor,
 		return memo->global_allowed;
 	}
 
-	/* Open addressing with linear probing; never more than 3/4 full. */
 	hash = hash_bytes((const unsigned char *) scope, (int) scope_len);
-	for (slot = &memo->slots[hash & (SCOPE_MEMO_SLOTS - 1)];
-		 slot->scope != NULL;
-		 slot = (slot == &memo->slots[SCOPE_MEMO_SLOTS - 1]) ? memo->slots : slot + 1)
-	{
-		if (slot->hash == hash && slot->scope_len == scope_len &&
-			memcmp(slot->scope, scope, scope_len) == 0)
-		{
-			if (now < slot->valid_until)
-				return slot->allowed;
-			slot->allowed = rbac_check(actor, strlen(actor), permission,
-									   permission_len, scope, scope_len,
-									   &slot->valid_until);
-			return slot->allowed;
-		}
-	}
+	slot = scope_memo_probe(memo->slots, memo->nslots, scope, scope_len, hash);
+	if (slot->scope != NULL && now < slot->valid_until)
+		return slot->allowed;
 
 	allowed = rbac_check(actor, strlen(actor), permission, permission_len,
 						 scope, scope_len, &valid_until);
-	if (memo->generation == cache_generation && memo->used < SCOPE_MEMO_MAX_USED)
+	if (slot->scope != NULL)
 	{
+		/* An answer that expired: refresh it in place. */
+		slot->allowed = allowed;
+		slot->valid_until = valid_until;
+	}
+	else if (memo->generation == cache_generation &&
+			 scope_memo_make_room(memo, flinfo->fn_mcxt))
+	{
+		slot = scope_memo_probe(memo->slots, memo->nslots, scope, scope_len, hash);
 		slot->scope = MemoryContextAlloc(flinfo->fn_mcxt, scope_len);
 		memcpy(slot->scope, scope, scope_len);
 		slot->scope_len = scope_len;
