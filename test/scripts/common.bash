@@ -129,3 +129,37 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Long-lived psql sessions fed through a FIFO (see open_session in the
+# scripts that use them): SESSION_FD, SESSION_SENT and SESSION_SEEN are
+# associative arrays of the calling script, and each session's output goes
+# to $WORK/NAME.out.
+# send NAME SQL: send SQL followed by a numbered marker.
+send() {
+	local name=$1 sql=$2 n
+	n=$((SESSION_SENT[$name] + 1))
+	SESSION_SENT[$name]=$n
+	printf '%s\n\\echo @@mark %s@@\n' "$sql" "$n" >&"${SESSION_FD[$name]}"
+}
+
+await() {
+	local name=$1 n=${SESSION_SENT[$1]} i
+	REPLY_OUT=""
+	for ((i = 0; i < 2000; i++)); do
+		if grep -qxF "@@mark $n@@" "$WORK/$name.out"; then
+			REPLY_OUT=$(awk -v prev="@@mark ${SESSION_SEEN[$name]}@@" -v cur="@@mark $n@@" \
+				-v first="$([ "${SESSION_SEEN[$name]}" = 0 ] && echo 1 || echo 0)" '
+				BEGIN { on = first }
+				$0 == cur { exit }
+				on { print }
+				$0 == prev { on = 1 }' "$WORK/$name.out")
+			SESSION_SEEN[$name]=$n
+			return 0
+		fi
+		running "$name" || break
+		sleep 0.01
+	done
+	echo "# session $name gave no answer within 20 s; its output:" >&2
+	diag "$WORK/$name.out"
+	return 1
+}

@@ -75,35 +75,6 @@ close_sessions() {
 	SESSION_FD=()
 }
 
-send() {
-	local name=$1 sql=$2 n
-	n=$((SESSION_SENT[$name] + 1))
-	SESSION_SENT[$name]=$n
-	printf '%s\n\\echo @@mark %s@@\n' "$sql" "$n" >&"${SESSION_FD[$name]}"
-}
-
-await() {
-	local name=$1 n=${SESSION_SENT[$1]} i
-	REPLY_OUT=""
-	for ((i = 0; i < 2000; i++)); do
-		if grep -qxF "@@mark $n@@" "$WORK/$name.out"; then
-			REPLY_OUT=$(awk -v prev="@@mark ${SESSION_SEEN[$name]}@@" -v cur="@@mark $n@@" \
-				-v first="$([ "${SESSION_SEEN[$name]}" = 0 ] && echo 1 || echo 0)" '
-				BEGIN { on = first }
-				$0 == cur { exit }
-				on { print }
-				$0 == prev { on = 1 }' "$WORK/$name.out")
-			SESSION_SEEN[$name]=$n
-			return 0
-		fi
-		running "$name" || break
-		sleep 0.01
-	done
-	echo "# session $name gave no answer within 20 s; its output:" >&2
-	diag "$WORK/$name.out"
-	return 1
-}
-
 # run NAME SQL: send and await; the output is in REPLY_OUT.  Not to be run
 # in a subshell (the session counters must persist).
 run() {
