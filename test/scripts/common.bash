@@ -130,10 +130,43 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Long-lived psql sessions fed through a FIFO (see open_session in the
-# scripts that use them): SESSION_FD, SESSION_SENT and SESSION_SEEN are
-# associative arrays of the calling script, and each session's output goes
-# to $WORK/NAME.out.
+# Long-lived psql sessions fed through a FIFO, for tests that interleave
+# sessions.  Each session's output goes to $WORK/NAME.out.
+declare -A SESSION_FD=() SESSION_SENT=() SESSION_SEEN=()
+
+# open_session NAME PSQL_CONNECTION_ARGS...: psql (for at most 100 s) reading
+# the FIFO $WORK/NAME.in, which this shell holds open read-write.
+open_session() {
+	local name=$1 fd other
+	shift
+	mkfifo "$WORK/$name.in"
+	: >"$WORK/$name.out"
+	(
+		# Not the other sessions' FIFOs: each psql must see EOF when this
+		# shell closes its own.
+		for other in "${SESSION_FD[@]}"; do
+			eval "exec $other>&-"
+		done
+		exec timeout --kill-after=5 100 stdbuf -oL -eL \
+			psql -X -q -At -v ON_ERROR_STOP=0 "$@" -f "$WORK/$name.in" \
+			>>"$WORK/$name.out" 2>&1
+	) &
+	BG_PID[$name]=$!
+	exec {fd}<>"$WORK/$name.in"
+	SESSION_FD[$name]=$fd
+	SESSION_SENT[$name]=0
+	SESSION_SEEN[$name]=0
+}
+
+# close_sessions: end every session's input, so each psql exits.
+close_sessions() {
+	local name
+	for name in "${!SESSION_FD[@]}"; do
+		eval "exec ${SESSION_FD[$name]}>&-"
+	done
+	SESSION_FD=()
+}
+
 # send NAME SQL: send SQL followed by a numbered marker.
 send() {
 	local name=$1 sql=$2 n

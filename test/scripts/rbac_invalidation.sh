@@ -44,37 +44,6 @@ READER="fx_rbac_reader_$$"
 # marker line; await NAME waits (bounded) for that marker and sets REPLY_OUT
 # to the session's output since the previous marker.
 # ---------------------------------------------------------------------
-declare -A SESSION_FD=() SESSION_SENT=() SESSION_SEEN=()
-
-open_session() {
-	local name=$1 fd other
-	mkfifo "$WORK/$name.in"
-	: >"$WORK/$name.out"
-	(
-		# Not the other sessions' FIFOs: each psql must see EOF when this
-		# shell closes its own.
-		for other in "${SESSION_FD[@]}"; do
-			eval "exec $other>&-"
-		done
-		exec timeout --kill-after=5 100 stdbuf -oL -eL \
-			psql -X -q -At -v ON_ERROR_STOP=0 -d "$DB" -f "$WORK/$name.in" \
-			>>"$WORK/$name.out" 2>&1
-	) &
-	BG_PID[$name]=$!
-	exec {fd}<>"$WORK/$name.in"
-	SESSION_FD[$name]=$fd
-	SESSION_SENT[$name]=0
-	SESSION_SEEN[$name]=0
-}
-
-close_sessions() {
-	local name
-	for name in "${!SESSION_FD[@]}"; do
-		eval "exec ${SESSION_FD[$name]}>&-"
-	done
-	SESSION_FD=()
-}
-
 # run NAME SQL: send and await; the output is in REPLY_OUT.  Not to be run
 # in a subshell (the session counters must persist).
 run() {
@@ -184,8 +153,8 @@ q "SELECT feature_x.seed_default_roles();
    CREATE ROLE \"$READER\" NOLOGIN NOSUPERUSER NOBYPASSRLS;
    GRANT SELECT ON docs TO \"$READER\"" >/dev/null
 
-open_session A
-open_session B
+open_session A -d "$DB"
+open_session B -d "$DB"
 run B "SELECT pg_backend_pid();"
 b_pid=$REPLY_OUT
 run A "SELECT pg_backend_pid();"

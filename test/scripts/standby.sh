@@ -75,7 +75,6 @@ free_port() {
 PRIMARY_PORT=$(free_port)
 STANDBY_PORT=$(free_port "$PRIMARY_PORT")
 
-declare -A SESSION_FD=() SESSION_SENT=() SESSION_SEEN=()
 
 stop_clusters() {
 	local node
@@ -121,29 +120,14 @@ qp() { psql_on primary -At -c "$1"; }
 qs() { psql_on standby -At -c "$1"; }
 
 # --- long-lived sessions (as in rbac_invalidation.sh) ------------------------
-# open_session NAME NODE: psql (for at most 100 s) reading the FIFO
+# open_node_session NAME NODE: psql (for at most 100 s) reading the FIFO
 # $WORK/NAME.in, held open read-write by this shell; output in $WORK/NAME.out.
 # run NAME SQL sends SQL and a marker line, waits (bounded) for the marker and
 # sets REPLY_OUT to the output in between.
-open_session() {
-	local name=$1 node=$2 fd other port
-	port=$PRIMARY_PORT
+open_node_session() {
+	local name=$1 node=$2 port=$PRIMARY_PORT
 	[ "$node" = standby ] && port=$STANDBY_PORT
-	mkfifo "$WORK/$name.in"
-	: >"$WORK/$name.out"
-	(
-		for other in "${SESSION_FD[@]}"; do
-			eval "exec $other>&-"
-		done
-		exec timeout --kill-after=5 100 stdbuf -oL -eL \
-			psql -X -q -At -v ON_ERROR_STOP=0 -h "$CL" -p "$port" -U postgres -d "$SBDB" \
-			-f "$WORK/$name.in" >>"$WORK/$name.out" 2>&1
-	) &
-	BG_PID[$name]=$!
-	exec {fd}<>"$WORK/$name.in"
-	SESSION_FD[$name]=$fd
-	SESSION_SENT[$name]=0
-	SESSION_SEEN[$name]=0
+	open_session "$name" -h "$CL" -p "$port" -U postgres -d "$SBDB"
 }
 
 # run NAME SQL: send and await; the output is in REPLY_OUT.
@@ -289,7 +273,7 @@ ok "primary: extension created, migration applied, roles seeded and assigned"
 wait_replay "the setup" || exit 1
 
 # --- reads on the standby ----------------------------------------------------
-open_session S standby
+open_node_session S standby
 expect "standby: pg_is_in_recovery()" t S "SELECT pg_is_in_recovery();"
 expect "standby: has_permission() answers (alice org:1 read t, org:3 read f, global f; bob global update t, delete f; carol org:1/p delete t)" \
 	"t|f|f|t|f|t" S \
@@ -352,7 +336,7 @@ expect "standby: nothing was written (ledger unchanged on the primary)" "2|1" pr
 
 # --- changes on the primary, replayed into the same standby session --------
 # S's cache holds the old answers (checked several times above and here).
-open_session primary_tx primary
+open_node_session primary_tx primary
 expect "standby session S: old answers (alice org:2 read, bob update, dave read, erin read)" \
 	"t|t|t|f" S \
 	"SELECT feature_x.has_permission('alice', 'doc:read', 'org:2'),
