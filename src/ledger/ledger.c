@@ -10,8 +10,8 @@
  * allowed to deploy does not mean being allowed to run arbitrary DDL.  Only
  * the reads and writes of feature_x.migrations itself are done as the
  * table's owner, between owner_access_enter() and owner_access_exit(), with
- * search_path pinned to pg_catalog (see owner_access.c); that is why nobody needs (or gets) direct write access to the
- * ledger table.
+ * search_path pinned to pg_catalog (see owner_access.c); that is why nobody
+ * needs (or gets) direct write access to the ledger table.
  *
  * Atomicity.  Everything happens in the caller's transaction.  A failing
  * migration raises an error, which aborts that transaction and with it every
@@ -170,7 +170,7 @@ session_user_name(void)
 	return GetUserNameFromId(GetSessionUserId(), false);
 }
 
-/* Run a read or write of the ledger; caller is inside owner_access_enter(). */
+/* Run a read or write of the ledger, as its owner (owner_access_enter()). */
 static void
 ledger_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 			const char *nulls, int expected)
@@ -200,7 +200,8 @@ bool_column(HeapTuple tuple, TupleDesc tupdesc, int attnum)
 
 /*
  * Load ledger rows with the columns version, name, script, checksum, state,
- * baselined (in that order) into an array.  Caller is inside owner_access_enter().
+ * baselined (in that order) into an array, with their sort keys.  Caller is
+ * inside owner_access_enter().
  */
 static Migration *
 ledger_load(const char *sql, int nargs, Oid *argtypes, Datum *values,
@@ -233,15 +234,8 @@ ledger_load(const char *sql, int nargs, Oid *argtypes, Datum *values,
 static int
 migration_cmp(const void *a, const void *b)
 {
-	const Migration *ma = (const Migration *) a;
-	const Migration *mb = (const Migration *) b;
-	int			cmp = memcmp(ma->sort_key.data, mb->sort_key.data,
-							 Min(ma->sort_key.len, mb->sort_key.len));
-
-	if (cmp == 0)
-		cmp = (ma->sort_key.len > mb->sort_key.len) -
-			(ma->sort_key.len < mb->sort_key.len);
-	return cmp;
+	return ledger_sort_key_cmp(&((const Migration *) a)->sort_key,
+							   &((const Migration *) b)->sort_key);
 }
 
 static int
@@ -250,7 +244,7 @@ migration_cmp_desc(const void *a, const void *b)
 	return -migration_cmp(a, b);
 }
 
-/* Error unless version is in the ledger; caller is inside owner_access_enter(). */
+/* Error unless version is in the ledger; caller is in owner_access_enter(). */
 static void
 require_registered(const char *version)
 {
@@ -662,8 +656,15 @@ fx_migrate(PG_FUNCTION_ARGS)
 
 	qsort(rows, count, sizeof(Migration), migration_cmp);
 	if (target != NULL)
-		while (count > 0 && ledger_version_cmp(rows[count - 1].version, target) > 0)
+	{
+		StringInfoData target_key;
+
+		initStringInfo(&target_key);
+		ledger_version_sort_key(target, &target_key);
+		while (count > 0 &&
+			   ledger_sort_key_cmp(&rows[count - 1].sort_key, &target_key) > 0)
 			count--;
+	}
 	run_migrations(rsinfo, rows, count, &direction_up);
 
 	SPI_finish();
@@ -683,6 +684,7 @@ fx_rollback(PG_FUNCTION_ARGS)
 	Migration  *rows;
 	int			count;
 	int			i;
+	StringInfoData target_key;
 	StringInfoData missing;
 
 	refuse_inside_migration("rollback");
@@ -700,7 +702,10 @@ fx_rollback(PG_FUNCTION_ARGS)
 
 	/* Newest first; keep only what lies above the target. */
 	qsort(rows, count, sizeof(Migration), migration_cmp_desc);
-	while (count > 0 && ledger_version_cmp(rows[count - 1].version, target) <= 0)
+	initStringInfo(&target_key);
+	ledger_version_sort_key(target, &target_key);
+	while (count > 0 &&
+		   ledger_sort_key_cmp(&rows[count - 1].sort_key, &target_key) <= 0)
 		count--;
 
 	/* All or nothing: refuse before running anything. */
@@ -738,6 +743,7 @@ fx_baseline(PG_FUNCTION_ARGS)
 	Migration  *rows;
 	int			count;
 	int			i;
+	StringInfoData version_key;
 	bool		registered = false;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
@@ -763,11 +769,13 @@ fx_baseline(PG_FUNCTION_ARGS)
 					   "  FROM feature_x.migrations FOR UPDATE",
 					   0, NULL, NULL, &count);
 
+	initStringInfo(&version_key);
+	ledger_version_sort_key(version, &version_key);
 	values[1] = CStringGetTextDatum(session_user_name());
 	values[2] = CStringGetTextDatum(name);
 	for (i = 0; i < count; i++)
 	{
-		int			cmp = ledger_version_cmp(rows[i].version, version);
+		int			cmp = ledger_sort_key_cmp(&rows[i].sort_key, &version_key);
 
 		if (cmp > 0)
 			continue;

@@ -26,6 +26,7 @@ typedef struct ScriptStatement
 /* version.c */
 extern void ledger_validate_version(const char *version);
 extern void ledger_version_sort_key(const char *version, StringInfo key);
+extern int	ledger_sort_key_cmp(const StringInfoData *a, const StringInfoData *b);
 extern int	ledger_version_cmp(const char *a, const char *b);
 
 /* script.c */

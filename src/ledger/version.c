@@ -114,6 +114,17 @@ ledger_version_sort_key(const char *version, StringInfo key)
 	appendBinaryStringInfo(key, version, strlen(version));
 }
 
+/* Compare two sort keys as bytea does: memcmp, then the shorter first. */
+int
+ledger_sort_key_cmp(const StringInfoData *a, const StringInfoData *b)
+{
+	int			cmp = memcmp(a->data, b->data, Min(a->len, b->len));
+
+	if (cmp == 0)
+		cmp = (a->len > b->len) - (a->len < b->len);
+	return cmp;
+}
+
 /* strcmp-style natural comparison of two versions. */
 int
 ledger_version_cmp(const char *a, const char *b)
@@ -126,10 +137,7 @@ ledger_version_cmp(const char *a, const char *b)
 	initStringInfo(&kb);
 	ledger_version_sort_key(a, &ka);
 	ledger_version_sort_key(b, &kb);
-
-	cmp = memcmp(ka.data, kb.data, Min(ka.len, kb.len));
-	if (cmp == 0)
-		cmp = (ka.len > kb.len) - (ka.len < kb.len);
+	cmp = ledger_sort_key_cmp(&ka, &kb);
 
 	pfree(ka.data);
 	pfree(kb.data);
