@@ -167,6 +167,22 @@ close_sessions() {
 	SESSION_FD=()
 }
 
+# end_sessions: close_sessions, then check that each session ended cleanly,
+# without any ERROR.
+end_sessions() {
+	local name names=("${!SESSION_FD[@]}")
+	close_sessions
+	for name in "${names[@]}"; do
+		reap "$name"
+		if [ "$RC" -eq 0 ] && ! grep -q 'ERROR' "$WORK/$name.out"; then
+			ok "session $name ended cleanly, without any ERROR"
+		else
+			not_ok "session $name ended cleanly, without any ERROR"
+			diag "$WORK/$name.out"
+		fi
+	done
+}
+
 # send NAME SQL: send SQL followed by a numbered marker.
 send() {
 	local name=$1 sql=$2 n

@@ -39,7 +39,7 @@ READER="fx_rbac_reader_$$"
 # ---------------------------------------------------------------------
 # Long-lived sessions.  open_session NAME starts psql (for at most 100 s)
 # reading the FIFO $WORK/NAME.in, which this shell holds open read-write (so
-# opening it never blocks) until close_sessions; the output goes to
+# opening it never blocks) until end_sessions; the output goes to
 # $WORK/NAME.out.  send NAME SQL writes SQL followed by a
 # marker line; await NAME waits (bounded) for that marker and sets REPLY_OUT
 # to the session's output since the previous marker.
@@ -308,15 +308,6 @@ f" B "SELECT count(*) FROM inv_other; $(answer u_rr_other) $(answer u_rr)"
 expect "repeatable read: B commits" "" B "COMMIT;"
 expect "repeatable read: B's next transaction sees f" f B "$(answer u_rr)"
 
-close_sessions
-for s in A B; do
-	reap "$s"
-	if [ "$RC" -eq 0 ] && ! grep -q 'ERROR' "$WORK/$s.out"; then
-		ok "session $s ended cleanly, without any ERROR"
-	else
-		not_ok "session $s ended cleanly, without any ERROR"
-		diag "$WORK/$s.out"
-	fi
-done
+end_sessions
 
 finish

@@ -385,18 +385,6 @@ wait_replay "drop_role"
 expect "standby session S: carol may no longer delete" f S \
 	"SELECT feature_x.has_permission('carol', 'doc:delete', 'org:1');"
 
-for name in "${!SESSION_FD[@]}"; do
-	eval "exec ${SESSION_FD[$name]}>&-"
-done
-SESSION_FD=()
-for name in S primary_tx; do
-	reap "$name"
-	if [ "$RC" -eq 0 ] && ! grep -q 'ERROR' "$WORK/$name.out"; then
-		ok "session $name ended cleanly, without any ERROR"
-	else
-		not_ok "session $name ended cleanly, without any ERROR"
-		diag "$WORK/$name.out"
-	fi
-done
+end_sessions
 
 finish
