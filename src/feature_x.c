@@ -20,6 +20,8 @@
 
 PG_MODULE_MAGIC;
 
+bool		fx_internal_ddl = false;
+
 void		_PG_init(void);
 
 void

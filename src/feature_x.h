@@ -23,6 +23,13 @@ typedef struct OwnerAccess
 extern void owner_access_enter(OwnerAccess *access, const char *table);
 extern void owner_access_exit(OwnerAccess *access);
 
+/*
+ * True while one of feature_x's own functions runs DDL on a user table (for
+ * example enable_audit creating its triggers); the DDL guard lets such
+ * commands through, as it does the statements of a migration.
+ */
+extern bool fx_internal_ddl;
+
 /* Per-capability initialisation, called once from _PG_init. */
 extern void ledger_init(void);
 
