@@ -18,6 +18,7 @@ OBJS = \
 	src/ledger/version.o \
 	src/ledger/script.o \
 	src/ledger/ledger.o \
+	src/schema/fingerprint.o \
 	src/rbac/actor.o \
 	src/rbac/check.o
 

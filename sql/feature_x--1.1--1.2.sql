@@ -6,6 +6,102 @@
 -- health() with drift
 -- ===================================================================
 
+-- The live schema: catalog reads only, so anyone may call these; they show
+-- nothing that pg_catalog does not.  VOLATILE because DDL earlier in the
+-- same transaction (a migration's) changes the answer.
+CREATE FUNCTION @extschema@.schema_objects(schemas name[] DEFAULT NULL)
+RETURNS TABLE(object_type text, object_identity text, hash text)
+AS 'MODULE_PATHNAME', 'fx_schema_objects'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.schema_objects(name[]) IS
+	'Per-object inventory of the user schema: type, readable identity, SHA-256 of the object''s canonical description.';
+
+CREATE FUNCTION @extschema@.schema_fingerprint(schemas name[] DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'fx_schema_fingerprint'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.schema_fingerprint(name[]) IS
+	'SHA-256 over the sorted schema_objects() rows: equal for equal schemas, free of OIDs and physical details.';
+
+-- States recorded after migrate(), rollback(), baseline(), import_history()
+-- and record_schema_state(), newest last; written only by feature_x's C code.
+CREATE TABLE @extschema@.schema_states (
+	id bigint PRIMARY KEY,
+	fingerprint text NOT NULL CHECK (fingerprint ~ '^[0-9a-f]{64}$'),
+	object_count integer NOT NULL CHECK (object_count >= 0),
+	reason text NOT NULL
+		CHECK (reason IN ('migrate', 'rollback', 'baseline', 'import', 'manual')),
+	version text,
+	recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	recorded_by text NOT NULL
+);
+COMMENT ON TABLE @extschema@.schema_states IS
+	'Schema fingerprints recorded by the ledger; the newest (highest id) is the reference of drift().';
+
+-- The inventory of the newest state only (drift() compares with it).
+CREATE TABLE @extschema@.schema_state_objects (
+	object_type text NOT NULL,
+	object_identity text NOT NULL,
+	hash text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
+	PRIMARY KEY (object_type, object_identity)
+);
+COMMENT ON TABLE @extschema@.schema_state_objects IS
+	'schema_objects() as recorded with the newest row of schema_states.';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.schema_states', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.schema_state_objects', '');
+
+REVOKE ALL ON @extschema@.schema_states, @extschema@.schema_state_objects FROM PUBLIC;
+GRANT SELECT ON @extschema@.schema_states, @extschema@.schema_state_objects
+	TO feature_x_deployer;
+
+-- Reads the recorded inventory as its owner (inside the C code), so any
+-- role may call it; it reveals identities only, no definitions.
+CREATE FUNCTION @extschema@.drift()
+RETURNS TABLE(object_type text, object_identity text, change text)
+AS 'MODULE_PATHNAME', 'fx_schema_drift'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.drift() IS
+	'Objects added, removed or changed since the newest recorded schema state; empty when nothing drifted.';
+
+CREATE FUNCTION @extschema@.record_schema_state()
+RETURNS text
+AS 'MODULE_PATHNAME', 'fx_record_schema_state'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.record_schema_state() IS
+	'Records the live schema as the reference of drift() (reason manual); returns its fingerprint.';
+
+REVOKE ALL ON FUNCTION @extschema@.record_schema_state() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.record_schema_state() TO feature_x_deployer;
+
+-- health() gains drift: whether the live schema's fingerprint differs from
+-- the newest recorded one (NULL while no state was recorded).  Same return
+-- type, so CREATE OR REPLACE keeps its privileges.
+CREATE OR REPLACE FUNCTION @extschema@.health()
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT jsonb_build_object(
+			'ok', count(*) FILTER (WHERE m.state <> 'applied') = 0,
+			'current_version',
+				(SELECT a.version FROM @extschema@.migrations a
+				  WHERE a.state = 'applied'
+				  ORDER BY @extschema@.version_sort_key(a.version) DESC LIMIT 1),
+			'applied', count(*) FILTER (WHERE m.state = 'applied'),
+			'pending', count(*) FILTER (WHERE m.state <> 'applied'),
+			'extension_version',
+				(SELECT e.extversion FROM pg_catalog.pg_extension e
+				  WHERE e.extname = 'feature_x'),
+			'in_recovery', pg_is_in_recovery(),
+			'drift',
+				(SELECT s.fingerprint FROM @extschema@.schema_states s
+				  ORDER BY s.id DESC LIMIT 1) <> @extschema@.schema_fingerprint())
+	  FROM @extschema@.migrations m
+$$;
+COMMENT ON FUNCTION @extschema@.health() IS
+	'Health summary for monitoring: ok is true when no registered migration is pending; drift is true when the schema differs from the newest recorded state.';
+
 -- ===================================================================
 -- Section C: DDL log and guard (event triggers), import_history
 -- ===================================================================
