@@ -660,7 +660,8 @@ schema_record_state(const char *reason)
 			elog(ERROR, "could not clear feature_x.schema_state_objects");
 		if (SPI_execute_with_args("INSERT INTO feature_x.schema_state_objects"
 								  "  (object_type, object_identity, hash)"
-								  " SELECT * FROM pg_catalog.unnest($1, $2, $3)",
+								  " SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+								  "                         pg_catalog.unnest($3))",
 								  3, arraytypes, arrays, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not store the schema inventory");
 	}
