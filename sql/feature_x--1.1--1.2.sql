@@ -105,3 +105,82 @@ COMMENT ON FUNCTION @extschema@.health() IS
 -- ===================================================================
 -- Section C: DDL log and guard (event triggers), import_history
 -- ===================================================================
+
+-- ---------------------------------------------------------------------
+-- The DDL log: schema changes made outside migrate() and rollback(),
+-- written by the event triggers below under feature_x.ddl_guard = warn.
+-- ---------------------------------------------------------------------
+
+CREATE TABLE @extschema@.ddl_log (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	logged_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	db_user text NOT NULL,
+	db_role text NOT NULL,
+	actor text,
+	command_tag text NOT NULL,
+	object_type text NOT NULL,
+	object_identity text,
+	schema_name text,
+	statement text
+);
+COMMENT ON TABLE @extschema@.ddl_log IS
+	'DDL run outside feature_x.migrate()/rollback(): one row per object, recorded under feature_x.ddl_guard = warn. Written only by feature_x.';
+COMMENT ON COLUMN @extschema@.ddl_log.db_user IS 'Session user that ran the command.';
+COMMENT ON COLUMN @extschema@.ddl_log.db_role IS 'Current user (role) when the command ran.';
+COMMENT ON COLUMN @extschema@.ddl_log.actor IS 'feature_x.current_actor() of the transaction, if set.';
+COMMENT ON COLUMN @extschema@.ddl_log.statement IS 'Text of the top-level statement that ran the command.';
+CREATE INDEX ddl_log_logged_at_idx ON @extschema@.ddl_log (logged_at);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ddl_log', '');
+
+REVOKE ALL ON @extschema@.ddl_log FROM PUBLIC;
+GRANT SELECT ON @extschema@.ddl_log TO feature_x_deployer, feature_x_admin;
+
+CREATE FUNCTION @extschema@.ddl_guard_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'fx_ddl_guard_start'
+LANGUAGE C;
+CREATE FUNCTION @extschema@.ddl_guard_end()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'fx_ddl_guard_end'
+LANGUAGE C;
+CREATE FUNCTION @extschema@.ddl_guard_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'fx_ddl_guard_drop'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION @extschema@.ddl_guard_start(), @extschema@.ddl_guard_end(),
+	@extschema@.ddl_guard_drop() FROM PUBLIC;
+
+-- Refuses, under feature_x.ddl_guard = error, the CONCURRENTLY commands
+-- that commit before ddl_command_end.
+CREATE EVENT TRIGGER feature_x_ddl_guard_start ON ddl_command_start
+	EXECUTE FUNCTION @extschema@.ddl_guard_start();
+CREATE EVENT TRIGGER feature_x_ddl_guard_end ON ddl_command_end
+	EXECUTE FUNCTION @extschema@.ddl_guard_end();
+CREATE EVENT TRIGGER feature_x_ddl_guard_drop ON sql_drop
+	EXECUTE FUNCTION @extschema@.ddl_guard_drop();
+
+-- ---------------------------------------------------------------------
+-- Adopting the history of another migration tool.
+-- ---------------------------------------------------------------------
+
+ALTER TABLE @extschema@.migrations
+	ADD COLUMN imported_from text
+		CHECK (imported_from IN ('prisma', 'knex', 'drizzle', 'flyway', 'golang-migrate')),
+	ADD COLUMN source_checksum text;
+COMMENT ON COLUMN @extschema@.migrations.imported_from IS
+	'Tool whose history import_history() recorded this migration from; it has no script unless registered since.';
+COMMENT ON COLUMN @extschema@.migrations.source_checksum IS
+	'Checksum the importing tool recorded (its own algorithm), if any.';
+-- Imported migrations have no script.
+ALTER TABLE @extschema@.migrations DROP CONSTRAINT migrations_script_check;
+ALTER TABLE @extschema@.migrations ADD CONSTRAINT migrations_script_check
+	CHECK (baselined OR imported_from IS NOT NULL OR (up_sql IS NOT NULL AND checksum IS NOT NULL));
+
+CREATE FUNCTION @extschema@.import_history(source text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'fx_import_history'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.import_history(text) IS
+	'Records the finished, successful migrations of another tool''s history table (prisma, knex, drizzle, flyway, golang-migrate) as applied; returns how many were new.';
+REVOKE ALL ON FUNCTION @extschema@.import_history(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.import_history(text) TO feature_x_deployer;

@@ -171,6 +171,16 @@ session_user_name(void)
 	return GetUserNameFromId(GetSessionUserId(), false);
 }
 
+/*
+ * For the DDL guard (feature_x.h): true while migrate() or rollback() runs
+ * the statements of a script.
+ */
+bool
+ledger_migration_running(void)
+{
+	return ledger_script_running;
+}
+
 /* Run a read or write of the ledger, as its owner (owner_access_enter()). */
 static void
 ledger_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
