@@ -64,12 +64,14 @@ SELECT schema_privs_are('feature_x', 'public', ARRAY['USAGE'], 'PUBLIC may use, 
 
 -- RBAC (1.1).
 SELECT tables_are('feature_x', ARRAY['migrations', 'roles', 'role_inheritance', 'permissions',
-									  'role_permissions', 'user_roles'],
+									  'role_permissions', 'user_roles',
+									  'schema_states', 'schema_state_objects'],
 				  'exactly the documented tables');
 SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text)
 			 FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'feature_x'),
 		  ARRAY['feature_x.migrations', 'feature_x.permissions', 'feature_x.role_inheritance',
-				'feature_x.role_permissions', 'feature_x.roles', 'feature_x.user_roles'],
+				'feature_x.role_permissions', 'feature_x.roles', 'feature_x.schema_state_objects',
+				'feature_x.schema_states', 'feature_x.user_roles'],
 		  'every table is dumped by pg_dump');
 SELECT has_role('feature_x_admin');
 SELECT table_privs_are('feature_x', t, 'public', ARRAY[]::text[], 'PUBLIC has no privilege on ' || t)
