@@ -314,13 +314,14 @@ typedef enum ImportAction
 
 /*
  * What to do with one applied row, given the ledger row of its version
- * (ledger_tuple NULL when there is none).  *why describes a conflict.
+ * (ledger_tuple NULL when there is none).  *why describes a conflict.  The
+ * version identifies a migration; names are labels (register_migration()
+ * may have renamed an imported one), so only the checksum is compared.
  */
 static ImportAction
 decide(const HistorySource *source, HistoryRow *row, HeapTuple ledger_tuple,
 	   TupleDesc tupdesc, const char **why)
 {
-	char	   *name;
 	char	   *state;
 	char	   *imported_from;
 	char	   *source_checksum;
@@ -328,10 +329,9 @@ decide(const HistorySource *source, HistoryRow *row, HeapTuple ledger_tuple,
 	if (ledger_tuple == NULL)
 		return IMPORT_INSERT;
 
-	name = SPI_getvalue(ledger_tuple, tupdesc, 1);
-	state = SPI_getvalue(ledger_tuple, tupdesc, 2);
-	imported_from = SPI_getvalue(ledger_tuple, tupdesc, 3);
-	source_checksum = SPI_getvalue(ledger_tuple, tupdesc, 4);
+	state = SPI_getvalue(ledger_tuple, tupdesc, 1);
+	imported_from = SPI_getvalue(ledger_tuple, tupdesc, 2);
+	source_checksum = SPI_getvalue(ledger_tuple, tupdesc, 3);
 
 	if (strcmp(state, "pending") == 0)
 		return IMPORT_MARK_APPLIED;
@@ -348,11 +348,6 @@ decide(const HistorySource *source, HistoryRow *row, HeapTuple ledger_tuple,
 	if (strcmp(imported_from, source->tool) != 0)
 	{
 		*why = psprintf("imported from %s", imported_from);
-		return IMPORT_CONFLICT;
-	}
-	if (strcmp(name, row->name) != 0)
-	{
-		*why = psprintf("imported before under the name \"%s\"", name);
 		return IMPORT_CONFLICT;
 	}
 	if ((source_checksum == NULL) != (row->checksum == NULL) ||
@@ -437,7 +432,7 @@ fx_import_history(PG_FUNCTION_ARGS)
 	check_history(source, rows, count);
 
 	owner_access_enter(&access, "migrations");
-	lookup = SPI_prepare("SELECT name, state, imported_from, source_checksum"
+	lookup = SPI_prepare("SELECT state, imported_from, source_checksum"
 						 "  FROM feature_x.migrations WHERE version = $1 FOR UPDATE",
 						 1, argtypes);
 	insert = SPI_prepare("INSERT INTO feature_x.migrations"
