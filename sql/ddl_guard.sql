@@ -33,7 +33,7 @@ SELECT feature_x.set_actor('release-bot');
 CREATE TABLE g_app.settings (key text PRIMARY KEY);
 COMMIT;
 SELECT command_tag, object_type, object_identity, schema_name, statement
-  FROM feature_x.ddl_log ORDER BY id;
+  FROM feature_x.ddl_log ORDER BY logged_at;
 SELECT db_user = session_user AS session_user_recorded, db_role, actor,
 	   logged_at <= clock_timestamp() AS logged_at_set
   FROM feature_x.ddl_log WHERE object_identity = 'g_app.settings';

@@ -111,8 +111,11 @@ COMMENT ON FUNCTION @extschema@.health() IS
 -- written by the event triggers below under feature_x.ddl_guard = warn.
 -- ---------------------------------------------------------------------
 
+-- The key is random rather than a sequence number: a dump restored with
+-- the guard on records the restore's own DDL before the dumped rows arrive,
+-- and the two must not collide.  Rows are ordered by logged_at.
 CREATE TABLE @extschema@.ddl_log (
-	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
 	logged_at timestamptz NOT NULL DEFAULT clock_timestamp(),
 	db_user text NOT NULL,
 	db_role text NOT NULL,

@@ -40,7 +40,7 @@ SELECT is((SELECT enumvals FROM pg_settings WHERE name = 'feature_x.ddl_guard'),
 CREATE TABLE gt_items (id int PRIMARY KEY, label text);
 SELECT results_eq(
 	$$SELECT command_tag, object_type, object_identity, schema_name, statement
-		FROM feature_x.ddl_log ORDER BY id$$,
+		FROM feature_x.ddl_log ORDER BY logged_at$$,
 	$$VALUES ('CREATE TABLE', 'table', 'public.gt_items', 'public',
 			  'CREATE TABLE gt_items (id int PRIMARY KEY, label text);'),
 			 ('CREATE TABLE', 'index', 'public.gt_items_pkey', 'public',
@@ -62,7 +62,7 @@ DROP INDEX gt_items_label_idx;
 DROP TABLE gt_items CASCADE;
 SELECT results_eq(
 	$$SELECT command_tag, object_type, object_identity FROM feature_x.ddl_log
-	   WHERE id > (SELECT min(id) + 1 FROM feature_x.ddl_log) ORDER BY id$$,
+	   ORDER BY logged_at OFFSET 2$$,
 	$$VALUES ('ALTER TABLE', 'table', 'public.gt_items'),
 			 ('COMMENT', 'table column', 'public.gt_items.note'),
 			 ('CREATE INDEX', 'index', 'public.gt_items_label_idx'),

@@ -27,7 +27,7 @@ $$;
 SELECT 'fx_up_oob_' || :'sfx' AS oob, 'fx_up_knex_' || :'sfx' AS knex,
 	   '1.8-' || :'sfx' || '-users.js' AS k1, '1.9-' || :'sfx' || '-orders.js' AS k2,
 	   '1.7-' || :'sfx' AS v_guarded,
-	   (SELECT coalesce(max(id), 0) FROM feature_x.ddl_log) AS last_id
+	   clock_timestamp() AS since
 \gset
 SET client_min_messages = error;
 
@@ -44,17 +44,17 @@ GRANT SELECT ON :"oob".hotfix TO feature_x_admin;
 DROP INDEX :"oob".hotfix_note_idx;
 COMMIT;
 SELECT pg_temp.fill_assert(
-	(SELECT array_agg(command_tag ORDER BY id) FROM feature_x.ddl_log
-	  WHERE id > :last_id AND object_identity = :'oob' || '.hotfix')
+	(SELECT array_agg(command_tag ORDER BY logged_at) FROM feature_x.ddl_log
+	  WHERE logged_at > :'since' AND object_identity = :'oob' || '.hotfix')
 		= ARRAY['CREATE TABLE', 'ALTER TABLE', 'COMMENT', 'GRANT'],
 	'the table''s commands are recorded in order');
 SELECT pg_temp.fill_assert(
 	(SELECT bool_and(db_user = session_user AND db_role = 'feature_x_deployer'
 					 AND actor = 'fill-' || :'sfx' AND statement IS NOT NULL)
-	   FROM feature_x.ddl_log WHERE id > :last_id AND schema_name = :'oob'),
+	   FROM feature_x.ddl_log WHERE logged_at > :'since' AND schema_name = :'oob'),
 	'the log records session user, role, actor and statement');
 SELECT pg_temp.fill_assert(
-	EXISTS (SELECT FROM feature_x.ddl_log WHERE id > :last_id AND command_tag = 'DROP INDEX'
+	EXISTS (SELECT FROM feature_x.ddl_log WHERE logged_at > :'since' AND command_tag = 'DROP INDEX'
 			   AND object_identity = :'oob' || '.hotfix_note_idx'),
 	'drops are recorded');
 
