@@ -142,7 +142,9 @@ namespace_exempt(Oid nspid)
 /*
  * Whether an object as reported by the event trigger functions is guarded.
  * Objects outside schemas are guarded too (schemas themselves, extensions,
- * publications, ...), except feature_x's own schema and extension.
+ * publications, ...), except the exempt schemas and feature_x's extension
+ * (ALTER EXTENSION feature_x UPDATE ends with a ddl_command_end of its own,
+ * after its script).
  */
 static bool
 object_guarded(const char *object_type, const char *identity,
@@ -152,10 +154,10 @@ object_guarded(const char *object_type, const char *identity,
 		return false;
 	if (schema != NULL)
 		return !schema_exempt(schema);
-	if (identity != NULL &&
-		(strcmp(object_type, "schema") == 0 ||
-		 strcmp(object_type, "extension") == 0))
+	if (identity != NULL && strcmp(object_type, "schema") == 0)
 		return !schema_exempt(identity);
+	if (identity != NULL && strcmp(object_type, "extension") == 0)
+		return strcmp(identity, "feature_x") != 0;
 	return true;
 }
 
