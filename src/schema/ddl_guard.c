@@ -27,8 +27,9 @@
  * Not guarded: the statements of a migration (ledger_migration_running()),
  * DDL run by feature_x's own functions (fx_internal_ddl), the scripts of
  * CREATE/ALTER EXTENSION (creating_extension) and those commands themselves
- * for feature_x, objects in temporary schemas, and objects in pg_catalog,
- * information_schema, pg_toast and feature_x.
+ * for feature_x, pg_upgrade's schema restore (binary-upgrade mode), objects
+ * in temporary schemas, and objects in pg_catalog, information_schema,
+ * pg_toast and feature_x.
  *
  * The log is written as the owner of feature_x.ddl_log (owner_access.c), in
  * the transaction of the DDL: a command that is rolled back leaves no row.
@@ -108,7 +109,11 @@ ddl_guard_init(void)
 							 NULL, NULL, NULL);
 }
 
-/* True when nothing the current command does is guarded. */
+/*
+ * True when nothing the current command does is guarded.  pg_upgrade
+ * recreates the schema in binary-upgrade mode and then brings over the old
+ * log's files, so recording (or refusing) there would be wrong twice.
+ */
 static bool
 command_exempt(void)
 {
@@ -116,6 +121,7 @@ command_exempt(void)
 		ledger_migration_running() ||
 		fx_internal_ddl ||
 		creating_extension ||
+		IsBinaryUpgrade ||
 		!OidIsValid(get_extension_oid("feature_x", true));
 }
 
