@@ -4,6 +4,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS feature_x CASCADE;
 DROP TABLE IF EXISTS g_items, g_mig, g_mig2, g_later, g_off CASCADE;
+DROP MATERIALIZED VIEW IF EXISTS g_mv;
 DROP SCHEMA IF EXISTS g_app CASCADE;
 DROP ROLE IF EXISTS regress_fx_guard_dep;
 DROP ROLE IF EXISTS regress_fx_guard_nobody;
@@ -74,7 +75,10 @@ SELECT feature_x.register_migration('2', 'g_mig2', 'CREATE TABLE g_mig2 (id int)
 SELECT version FROM feature_x.migrate();
 SELECT version FROM feature_x.rollback('1');
 SELECT to_regclass('g_mig2') IS NULL AS rolled_back;
--- ... and temporary objects are not guarded.
+-- ... and neither are temporary objects nor REFRESH MATERIALIZED VIEW.
+SELECT feature_x.register_migration('1.5', 'g_mv', 'CREATE MATERIALIZED VIEW g_mv AS SELECT 1 AS x;', 'DROP MATERIALIZED VIEW g_mv;') IS NOT NULL AS registered;
+SELECT version FROM feature_x.migrate('1.5');
+REFRESH MATERIALIZED VIEW g_mv;
 CREATE TEMP TABLE g_temp (a int);
 ALTER TABLE g_temp ADD COLUMN b int;
 DROP TABLE g_temp;
@@ -107,6 +111,7 @@ RESET feature_x.ddl_guard;
 
 DROP EXTENSION feature_x;
 DROP TABLE g_mig;
+DROP MATERIALIZED VIEW g_mv;
 DROP SCHEMA g_app CASCADE;
 DROP ROLE regress_fx_guard_dep;
 DROP ROLE regress_fx_guard_nobody;

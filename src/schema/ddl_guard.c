@@ -58,7 +58,6 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 
-#include "compat.h"
 #include "feature_x.h"
 #include "rbac/rbac.h"
 
@@ -113,6 +112,8 @@ ddl_guard_init(void)
  * True when nothing the current command does is guarded.  pg_upgrade
  * recreates the schema in binary-upgrade mode and then brings over the old
  * log's files, so recording (or refusing) there would be wrong twice.
+ * Without the extension (DROP EXTENSION feature_x is under way) there is no
+ * log to write.
  */
 static bool
 command_exempt(void)
@@ -357,12 +358,6 @@ guard_command(const char *tag, List *objects)
 			 errhint("Make schema changes with feature_x.register_migration() and feature_x.migrate(), so that every database gets them.")));
 }
 
-static char *
-nullable_column(HeapTuple tuple, TupleDesc tupdesc, int attnum)
-{
-	return SPI_getvalue(tuple, tupdesc, attnum);
-}
-
 static EventTriggerData *
 event_trigger_data(FunctionCallInfo fcinfo)
 {
@@ -371,7 +366,12 @@ event_trigger_data(FunctionCallInfo fcinfo)
 	return (EventTriggerData *) fcinfo->context;
 }
 
-/* feature_x.ddl_guard_end(): event trigger on ddl_command_end */
+/*
+ * feature_x.ddl_guard_end(): event trigger on ddl_command_end
+ *
+ * REFRESH MATERIALIZED VIEW and REINDEX (an event trigger command from
+ * PostgreSQL 17 on) reach event triggers but change data, not the schema.
+ */
 Datum
 fx_ddl_guard_end(PG_FUNCTION_ARGS)
 {
@@ -380,7 +380,9 @@ fx_ddl_guard_end(PG_FUNCTION_ARGS)
 	List	   *objects = NIL;
 	uint64		i;
 
-	if (command_exempt())
+	if (command_exempt() ||
+		trigdata->tag == CMDTAG_REFRESH_MATERIALIZED_VIEW ||
+		trigdata->tag == CMDTAG_REINDEX)
 		PG_RETURN_NULL();
 
 	SPI_connect();
@@ -396,16 +398,16 @@ fx_ddl_guard_end(PG_FUNCTION_ARGS)
 			HeapTuple	tuple = SPI_tuptable->vals[i];
 			TupleDesc	tupdesc = SPI_tuptable->tupdesc;
 			GuardedObject *object = palloc0(sizeof(GuardedObject));
-			char	   *in_extension = nullable_column(tuple, tupdesc, 4);
+			char	   *in_extension = SPI_getvalue(tuple, tupdesc, 4);
 
 			/* GRANT reports its object kind in upper case ("TABLES"). */
-			object->object_type = nullable_column(tuple, tupdesc, 1);
+			object->object_type = SPI_getvalue(tuple, tupdesc, 1);
 			if (object->object_type == NULL)
 				object->object_type = pstrdup(tag);
 			object->object_type = asc_tolower(object->object_type,
 											  strlen(object->object_type));
-			object->object_identity = nullable_column(tuple, tupdesc, 2);
-			object->schema_name = nullable_column(tuple, tupdesc, 3);
+			object->object_identity = SPI_getvalue(tuple, tupdesc, 2);
+			object->schema_name = SPI_getvalue(tuple, tupdesc, 3);
 			if (in_extension != NULL && strcmp(in_extension, "t") == 0)
 				continue;
 			if (object_guarded(object->object_type, object->object_identity,
@@ -453,14 +455,14 @@ fx_ddl_guard_drop(PG_FUNCTION_ARGS)
 		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
 		GuardedObject *object = palloc0(sizeof(GuardedObject));
 
-		if (!cascade && strcmp(nullable_column(tuple, tupdesc, 5), "t") != 0)
+		if (!cascade && strcmp(SPI_getvalue(tuple, tupdesc, 5), "t") != 0)
 			continue;
-		object->object_type = nullable_column(tuple, tupdesc, 1);
-		object->object_identity = nullable_column(tuple, tupdesc, 2);
-		object->schema_name = nullable_column(tuple, tupdesc, 3);
+		object->object_type = SPI_getvalue(tuple, tupdesc, 1);
+		object->object_identity = SPI_getvalue(tuple, tupdesc, 2);
+		object->schema_name = SPI_getvalue(tuple, tupdesc, 3);
 		if (object_guarded(object->object_type, object->object_identity,
 						   object->schema_name,
-						   strcmp(nullable_column(tuple, tupdesc, 4), "t") == 0))
+						   strcmp(SPI_getvalue(tuple, tupdesc, 4), "t") == 0))
 			objects = lappend(objects, object);
 	}
 	guard_command(GetCommandTagName(trigdata->tag), objects);

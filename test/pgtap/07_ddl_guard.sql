@@ -6,7 +6,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 -- warning: the guard warns about the DDL below, by design.
 SET client_min_messages = error;
 CREATE EXTENSION feature_x;
-SELECT plan(47);
+SELECT plan(48);
 
 -- Catalog.
 SELECT has_table('feature_x', 'ddl_log', 'the DDL log exists');
@@ -94,6 +94,7 @@ SELECT results_eq(
 SELECT is((SELECT object_identity FROM feature_x.ddl_log WHERE command_tag = 'CREATE SCHEMA'),
 		  'gt_app', 'schemas are guarded too');
 
+CREATE MATERIALIZED VIEW gt_counts AS SELECT count(*) AS n FROM gt_app.settings;
 SELECT count(*) AS logged FROM feature_x.ddl_log \gset
 
 -- A command rolled back leaves no row.
@@ -146,6 +147,7 @@ SELECT throws_ok('CREATE INDEX CONCURRENTLY gt_cic ON gt_mig (id)', '42501',
 				 'error: CREATE INDEX CONCURRENTLY refused before it starts');
 SELECT throws_ok('DROP INDEX CONCURRENTLY gt_mig_id_idx', '42501', NULL,
 				 'error: DROP INDEX CONCURRENTLY refused before it starts');
+SELECT lives_ok('REFRESH MATERIALIZED VIEW gt_counts', 'error: REFRESH MATERIALIZED VIEW changes data, not the schema');
 SELECT is((SELECT count(*)::int FROM feature_x.ddl_log), :logged, 'error: nothing recorded');
 
 -- ... migrations and rollbacks still run under error.
