@@ -11,8 +11,8 @@
  * name the pg_get_*def() functions print outside pg_catalog is
  * schema-qualified.  They never contain OIDs, attribute numbers (columns are
  * numbered among the live ones, so a dropped column leaves no trace), owners,
- * tablespaces, storage parameters of the catalog itself or anything VACUUM
- * FULL, CLUSTER, REINDEX, ANALYZE or a dump and restore changes.  The
+ * tablespaces or anything else VACUUM FULL, CLUSTER, REINDEX, ANALYZE or a
+ * dump and restore changes.  The
  * fingerprint is the SHA-256 of the lines "type TAB identity TAB hash LF" in
  * bytewise order of (type, identity), so it does not depend on catalog order
  * and can be recomputed in SQL from schema_objects().
@@ -27,9 +27,10 @@
  * accept out-of-band changes as the new reference.
  *
  * Locking.  Writers of the recorded state hold the deploy lock (see
- * ledger.c), so states are numbered max(id) + 1 without a sequence.  The
- * catalog is read with the caller's snapshot: in a migration's transaction the
- * fingerprint includes the migration's own uncommitted DDL.
+ * ledger.c), so states are numbered max(id) + 1 without a sequence (whose
+ * value a dump of the extension's tables would not carry).  The catalog is
+ * read in the caller's transaction with a fresh snapshot: after migrate() the
+ * fingerprint includes the migrations' own, uncommitted DDL.
  *
  *-------------------------------------------------------------------------
  */
