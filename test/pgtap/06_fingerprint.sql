@@ -5,7 +5,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 -- error: the DDL guard warns about every statement below, by design.
 SET client_min_messages = error;
 CREATE EXTENSION feature_x;
-SELECT plan(67);
+SELECT plan(68);
 
 CREATE SCHEMA fpt;
 CREATE TYPE fpt.mood AS ENUM ('sad', 'ok');
@@ -137,6 +137,10 @@ SELECT is(pg_temp.drift_after('ALTER TABLE fpt.t ADD COLUMN d1 int'),
 		  '{"column fpt.t.d1 added"}', 'drift: add column');
 SELECT is(pg_temp.drift_after('ALTER TABLE fpt.t DROP COLUMN d1'),
 		  '{"column fpt.t.d1 removed"}', 'drift: drop column');
+CREATE TABLE fpt.w3 (a int, b int, c int);
+SELECT is(pg_temp.drift_after('ALTER TABLE fpt.w3 DROP COLUMN b'),
+		  '{"column fpt.w3.b removed","column fpt.w3.c changed"}',
+		  'drift: dropping a middle column moves the columns after it');
 SELECT is(pg_temp.drift_after('ALTER TABLE fpt.t ALTER COLUMN label TYPE varchar(50)'),
 		  '{"column fpt.t.label changed"}', 'drift: alter column');
 SELECT is(pg_temp.drift_after('CREATE INDEX t_note_idx ON fpt.t (note)'),
