@@ -33,8 +33,9 @@ qdb() {
 	"${PSQL[@]}" -At -d "$1" -c "$2"
 }
 
-# The migrations: one object of every kind covered, a dropped column, an
-# owner other than the deployer and grants.
+# The migrations: one object of every kind covered, a dropped column, a
+# partitioned table, an unlogged table with options, an owner other than the
+# deployer and grants.
 migrate_db() {
 	"${PSQL[@]}" -d "$1" -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 SET client_min_messages = error;
@@ -62,6 +63,12 @@ CREATE TABLE orders (
 );
 CREATE INDEX orders_user_idx ON orders (user_id) WHERE total > 0;
 CREATE SEQUENCE invoice_no START 1000 INCREMENT 10;
+CREATE TABLE events (id bigint NOT NULL, at date NOT NULL, kind text) PARTITION BY RANGE (at);
+CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE INDEX events_at_idx ON events (at);
+ALTER TABLE events ADD PRIMARY KEY (id, at);
+CREATE UNLOGGED TABLE scratch (k text PRIMARY KEY, v jsonb) WITH (fillfactor = 70);
 $m$);
 SELECT feature_x.register_migration('3', 'drop a column in the middle', $m$
 ALTER TABLE users DROP COLUMN legacy;
