@@ -155,15 +155,22 @@ pg_dump -Fp -f "$WORK/db.sql" "$DB"
 for db in "${RESTORED_DBS[@]}"; do
 	"${PSQL[@]}" -d postgres -c "CREATE DATABASE \"$db\""
 done
-# From here on the DDL guard is off: what it records during and after a
-# restore is its own tests' subject, not this one's.
-export PGOPTIONS="$PGOPTIONS -c feature_x.ddl_guard=off"
+# restored LOG COMMAND...: run a restore (under the default DDL guard, which
+# warns about each command), its output in $WORK/LOG, shown on failure.
+restored() {
+	local log=$WORK/$1
+	shift
+	"$@" >"$log" 2>&1 || {
+		tail -n 20 "$log" | diag
+		return 1
+	}
+}
 check "pg_restore of the custom dump" \
-	pg_restore --exit-on-error -d "${DB}_custom" "$WORK/db.dump"
+	restored custom.log pg_restore --exit-on-error -d "${DB}_custom" "$WORK/db.dump"
 check "pg_restore --no-owner of the custom dump" \
-	pg_restore --exit-on-error --no-owner -d "${DB}_noowner" "$WORK/db.dump"
+	restored noowner.log pg_restore --exit-on-error --no-owner -d "${DB}_noowner" "$WORK/db.dump"
 check "psql restore of the plain dump" \
-	"${PSQL[@]}" -d "${DB}_plain" -o /dev/null -f "$WORK/db.sql"
+	restored plain.log "${PSQL[@]}" -d "${DB}_plain" -f "$WORK/db.sql"
 same_schema "custom dump restored" "${DB}_custom"
 same_schema "custom dump restored with --no-owner" "${DB}_noowner"
 check "--no-owner did change an owner" test "$(qdb "${DB}_noowner" "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'orders'")" != fx_fp_owner
