@@ -102,11 +102,18 @@ SET ROLE regress_fx_guard_nobody;
 SELECT count(*) FROM feature_x.ddl_log;
 RESET ROLE;
 
--- The extension's own scripts are not guarded, even under error.
+-- The extension's own scripts are not guarded, even under error: neither
+-- an install nor an update from a released version.
 SET feature_x.ddl_guard = error;
 DROP EXTENSION feature_x;
 CREATE EXTENSION feature_x;
 SELECT count(*) AS rows_after_install FROM feature_x.ddl_log;
+DROP EXTENSION feature_x;
+CREATE EXTENSION feature_x VERSION '1.1';
+ALTER EXTENSION feature_x UPDATE;
+SELECT e.extversion = a.default_version AS updated, (SELECT count(*) FROM feature_x.ddl_log) AS rows_after_update
+  FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname
+ WHERE e.extname = 'feature_x';
 RESET feature_x.ddl_guard;
 
 DROP EXTENSION feature_x;
