@@ -18,12 +18,15 @@ OBJS = \
 	src/ledger/version.o \
 	src/ledger/script.o \
 	src/ledger/ledger.o \
+	src/ledger/import.o \
+	src/schema/fingerprint.o \
 	src/rbac/actor.o \
-	src/rbac/check.o
+	src/rbac/check.o \
+	src/schema/ddl_guard.o
 
 DATA = $(wildcard sql/feature_x--*.sql)
 
-REGRESS = version_order ledger ledger_errors ledger_privileges actor rbac rbac_privileges
+REGRESS = version_order ledger ledger_errors ledger_privileges actor rbac rbac_privileges ddl_guard import_history fingerprint
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # Warnings are errors in every build of ours; NO_WERROR=1 relaxes that for

@@ -30,6 +30,7 @@ _PG_init(void)
 	ledger_init();
 	actor_init();
 	rbac_init();
+	ddl_guard_init();
 
 	MarkGUCPrefixReserved("feature_x");
 }

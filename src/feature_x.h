@@ -30,7 +30,11 @@ extern void owner_access_exit(OwnerAccess *access);
  */
 extern bool fx_internal_ddl;
 
+/* ledger.c: whether migrate() or rollback() is running a script */
+extern bool ledger_migration_running(void);
+
 /* Per-capability initialisation, called once from _PG_init. */
 extern void ledger_init(void);
+extern void ddl_guard_init(void);
 
 #endif							/* FEATURE_X_H */

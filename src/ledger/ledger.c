@@ -46,6 +46,7 @@
 #include "compat.h"
 #include "feature_x.h"
 #include "ledger.h"
+#include "schema/schema.h"
 
 /*
  * The deploy lock, as pg_advisory_xact_lock(1719140352, 1) would take it:
@@ -154,7 +155,7 @@ refuse_inside_migration(const char *function)
 #define LEDGER_TABLE "migrations"
 
 /* Queue behind any other deployer until our transaction ends. */
-static void
+void
 acquire_deploy_lock(void)
 {
 	LOCKTAG		tag;
@@ -168,6 +169,16 @@ static char *
 session_user_name(void)
 {
 	return GetUserNameFromId(GetSessionUserId(), false);
+}
+
+/*
+ * For the DDL guard (feature_x.h): true while migrate() or rollback() runs
+ * the statements of a script.
+ */
+bool
+ledger_migration_running(void)
+{
+	return ledger_script_running;
 }
 
 /* Run a read or write of the ledger, as its owner (owner_access_enter()). */
@@ -666,6 +677,8 @@ fx_migrate(PG_FUNCTION_ARGS)
 			count--;
 	}
 	run_migrations(rsinfo, rows, count, &direction_up);
+	if (count > 0)
+		(void) schema_record_state(SCHEMA_STATE_MIGRATE);
 
 	SPI_finish();
 	return (Datum) 0;
@@ -722,6 +735,8 @@ fx_rollback(PG_FUNCTION_ARGS)
 				 errhint("Register them again with a down_sql argument, or add a new migration that reverts the change.")));
 
 	run_migrations(rsinfo, rows, count, &direction_down);
+	if (count > 0)
+		(void) schema_record_state(SCHEMA_STATE_ROLLBACK);
 
 	SPI_finish();
 	return (Datum) 0;
@@ -798,6 +813,7 @@ fx_baseline(PG_FUNCTION_ARGS)
 	}
 
 	owner_access_exit(&access);
+	(void) schema_record_state(SCHEMA_STATE_BASELINE);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

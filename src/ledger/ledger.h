@@ -23,6 +23,9 @@ typedef struct ScriptStatement
 	int			location;		/* byte offset of sql within the script */
 } ScriptStatement;
 
+/* ledger.c: the deploy lock, held by every writer of the ledger */
+extern void acquire_deploy_lock(void);
+
 /* version.c */
 extern void ledger_validate_version(const char *version);
 extern void ledger_version_sort_key(const char *version, StringInfo key);

@@ -12,7 +12,7 @@ SELECT has_table('feature_x', 'migrations', 'ledger table exists');
 SELECT columns_are('feature_x', 'migrations', ARRAY[
 	'version', 'name', 'checksum', 'up_sql', 'down_sql', 'state', 'baselined',
 	'registered_at', 'applied_at', 'applied_by', 'duration_ms',
-	'rolled_back_at', 'rolled_back_by']);
+	'rolled_back_at', 'rolled_back_by', 'imported_from', 'source_checksum']);
 SELECT col_is_pk('feature_x', 'migrations', 'version', 'version is the primary key');
 SELECT col_type_is('feature_x', 'migrations', 'registered_at', 'timestamp with time zone', 'registered_at is timestamptz');
 SELECT col_type_is('feature_x', 'migrations', 'duration_ms', 'double precision', 'duration_ms is double precision');
@@ -64,12 +64,14 @@ SELECT schema_privs_are('feature_x', 'public', ARRAY['USAGE'], 'PUBLIC may use, 
 
 -- RBAC (1.1).
 SELECT tables_are('feature_x', ARRAY['migrations', 'roles', 'role_inheritance', 'permissions',
-									  'role_permissions', 'user_roles'],
+									  'role_permissions', 'user_roles',
+									  'schema_states', 'schema_state_objects', 'ddl_log'],
 				  'exactly the documented tables');
 SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text)
 			 FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'feature_x'),
-		  ARRAY['feature_x.migrations', 'feature_x.permissions', 'feature_x.role_inheritance',
-				'feature_x.role_permissions', 'feature_x.roles', 'feature_x.user_roles'],
+		  ARRAY['feature_x.ddl_log', 'feature_x.migrations', 'feature_x.permissions', 'feature_x.role_inheritance',
+				'feature_x.role_permissions', 'feature_x.roles', 'feature_x.schema_state_objects',
+				'feature_x.schema_states', 'feature_x.user_roles'],
 		  'every table is dumped by pg_dump');
 SELECT has_role('feature_x_admin');
 SELECT table_privs_are('feature_x', t, 'public', ARRAY[]::text[], 'PUBLIC has no privilege on ' || t)

@@ -15,8 +15,11 @@
 #     register, migrate, rollback, a deployer's out-of-order migration, status,
 #     health, require_version; upgrade/fill_rbac.sql where V has RBAC: roles,
 #     inheritance, grants, denies, scoped and expiring assignments by an
-#     actor), with each call's effect checked; every table must end up with
-#     rows, so a table added later fails here until the fill covers it;
+#     actor; upgrade/fill_ddl_guard.sql where V has the DDL log: DDL outside
+#     migrations under warn and error, a knex history imported), with each
+#     call's effect checked; every table must end up with rows, so a table
+#     added later fails here until the fill covers it (upgrade/fill_schema.sql
+#     where V has drift(): recorded states, drift of an out-of-band table);
 #   - ALTER EXTENSION feature_x UPDATE, in a backend that has used V's
 #     objects, reaches the latest version, and the new objects work in that
 #     same backend (upgrade/update.sql);
@@ -164,6 +167,16 @@ fill() {
 		has_function "$db" 'feature_x.seed_default_roles()'; then
 		psql_in "$db" "$log.rbac.log" -v sfx="$sfx" -o /dev/null -f "$UP/fill_rbac.sql" || return 1
 		what+=(RBAC)
+	fi
+	if [ "$(qdb "$db" "SELECT to_regclass('feature_x.ddl_log') IS NOT NULL")" = t ] &&
+		has_function "$db" 'feature_x.import_history(text)'; then
+		psql_in "$db" "$log.ddl_guard.log" -v sfx="$sfx" -o /dev/null -f "$UP/fill_ddl_guard.sql" ||
+			return 1
+		what+=("DDL log, imported history")
+	fi
+	if has_function "$db" 'feature_x.drift()'; then
+		psql_in "$db" "$log.schema.log" -v sfx="$sfx" -o /dev/null -f "$UP/fill_schema.sql" || return 1
+		what+=("schema states")
 	fi
 	FILLED="${what[*]:-nothing}"
 }
