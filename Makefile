@@ -24,7 +24,7 @@ OBJS = \
 DATA = $(wildcard sql/feature_x--*.sql)
 
 REGRESS = version_order ledger ledger_errors ledger_privileges actor rbac rbac_privileges
-REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
+REGRESS_OPTS = --inputdir=. --load-extension=plpgsql --encoding=UTF8
 
 # Warnings are errors in every build of ours; NO_WERROR=1 relaxes that for
 # packagers on compilers newer than the code.
