@@ -529,6 +529,30 @@ decide(UserEntry *user, const Permission *permission,
 }
 
 /*
+ * Whether a checked scope has the shape the CHECK constraint on
+ * user_roles.scope requires of assigned ones: non-empty segments separated
+ * by "/", without white space or control characters.  Malformed scopes are
+ * never covered: "org:1/" or "org:1//x" would otherwise pass for paths
+ * below org:1.
+ */
+static bool
+scope_is_valid(const char *scope, Size len)
+{
+	Size		i;
+
+	if (len == 0 || scope[0] == '/' || scope[len - 1] == '/')
+		return false;
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) scope[i];
+
+		if (c <= ' ' || c == 0x7f || (c == '/' && scope[i + 1] == '/'))
+			return false;
+	}
+	return true;
+}
+
+/*
  * The check behind every SQL entry point.  scope may be NULL (global).
  * Never raises an error for unknown or malformed input: that is just false.
  */
@@ -550,7 +574,8 @@ rbac_check(const char *user_id, Size user_len,
 	 * (a 10 MB "user id") out of the cache.
 	 */
 	if (user_len == 0 || user_id_too_long(user_id, (int) user_len) ||
-		!split_permission(permission_text, permission_len, &permission))
+		!split_permission(permission_text, permission_len, &permission) ||
+		(scope != NULL && !scope_is_valid(scope, scope_len)))
 		return false;
 
 	AcceptInvalidationMessages();
