@@ -5,6 +5,7 @@
 #   make prove                    pgTAP suite (pg_prove) against a running server
 #   make demo / make test         everything, on a throwaway cluster (pg_virtualenv);
 #                                 installs missing Debian packages first
+#   make sanitize                 the suites under valgrind with a UBSan build
 
 .DEFAULT_GOAL := all
 
@@ -34,7 +35,7 @@ PG_CPPFLAGS += -I$(srcdir)/src
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
-.PHONY: demo test prove bench deps
+.PHONY: demo test prove bench deps sanitize
 
 # The quick-start targets must work before PostgreSQL's dev files exist.
 deps:
@@ -57,6 +58,10 @@ bench: deps
 
 prove:
 	pg_prove --failures test/pgtap/*.sql
+
+# UBSan build, every backend under valgrind, on a throwaway cluster (slow).
+sanitize:
+	test/sanitize.sh
 
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
