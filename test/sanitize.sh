@@ -31,7 +31,7 @@
 # accesses outside malloc'd blocks, not overruns of a palloc'd chunk into its
 # neighbour.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 SCRIPTS=${FX_SANITIZE_SCRIPTS:-actor_isolation.sh}
@@ -83,11 +83,11 @@ cp -a "$SHAREDIR" "$ROOT$(dirname "$SHAREDIR")/"
 cp -a Makefile feature_x.control src sql expected "$W/build/"
 
 step "building with $FLAGS"
-make -s -C "$W/build" PG_CONFIG="$PG_CONFIG" COPT="$FLAGS" >"$W/build.log" 2>&1 &&
-	make -s -C "$W/build" PG_CONFIG="$PG_CONFIG" COPT="$FLAGS" install DESTDIR="$ROOT" >>"$W/build.log" 2>&1 || {
+if ! make -s -C "$W/build" PG_CONFIG="$PG_CONFIG" COPT="$FLAGS" >"$W/build.log" 2>&1 ||
+	! make -s -C "$W/build" PG_CONFIG="$PG_CONFIG" COPT="$FLAGS" install DESTDIR="$ROOT" >>"$W/build.log" 2>&1; then
 	cat "$W/build.log"
 	exit 1
-}
+fi
 if ! ldd "$ROOT$("$PG_CONFIG" --pkglibdir)/feature_x.so" | grep -q libubsan; then
 	echo "the installed feature_x.so is not instrumented" >&2
 	exit 1
@@ -180,7 +180,7 @@ ours=$(cat "$W"/valgrind/*.log 2>/dev/null | awk -v src="$W/build/src/" '
 	{ block = block $0 "\n" }
 	END { if (block ~ src) print block }')
 nvalgrind=$(cat "$W"/valgrind/*.log 2>/dev/null | grep -c "^==[0-9]*== [A-Z]" || true)
-echo "valgrind: $(ls "$W"/valgrind | wc -l) processes traced, $nvalgrind error lines in all"
+echo "valgrind: $(find "$W/valgrind" -name '*.log' | wc -l) processes traced, $nvalgrind error lines in all"
 if [ -n "$ours" ]; then
 	findings=$((findings + 1))
 	printf '%b' "$ours"
