@@ -5,6 +5,7 @@
 #   make prove                    pgTAP suite (pg_prove) against a running server
 #   make demo / make test         everything, on a throwaway cluster (pg_virtualenv);
 #                                 installs missing Debian packages first
+#   make sanitize                 the suites under valgrind with a UBSan build
 
 .DEFAULT_GOAL := all
 
@@ -27,7 +28,7 @@ OBJS = \
 DATA = $(wildcard sql/feature_x--*.sql)
 
 REGRESS = version_order ledger ledger_errors ledger_privileges actor rbac rbac_privileges ddl_guard import_history fingerprint
-REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
+REGRESS_OPTS = --inputdir=. --load-extension=plpgsql --encoding=UTF8
 
 # Warnings are errors in every build of ours; NO_WERROR=1 relaxes that for
 # packagers on compilers newer than the code.
@@ -37,7 +38,7 @@ PG_CPPFLAGS += -I$(srcdir)/src
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
-.PHONY: demo test prove bench deps
+.PHONY: demo test prove bench deps sanitize
 
 # The quick-start targets must work before PostgreSQL's dev files exist.
 deps:
@@ -60,6 +61,10 @@ bench: deps
 
 prove:
 	pg_prove --failures test/pgtap/*.sql
+
+# UBSan build, every backend under valgrind, on a throwaway cluster (slow).
+sanitize:
+	test/sanitize.sh
 
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)

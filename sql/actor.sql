@@ -32,6 +32,9 @@ SELECT feature_x.current_actor() IS NULL AS no_actor_afterwards;
 -- Bad input.
 SELECT feature_x.set_actor('');
 SELECT feature_x.set_actor(repeat('x', 1025));
+-- The bound is 1024 characters, as for user ids, not bytes.
+SELECT length(feature_x.set_actor(repeat('é', 1024))::text || feature_x.current_actor()) AS actor_characters;
+SELECT feature_x.set_actor(repeat('é', 1025));
 
 -- Ordinary roles cannot set it session-wide behind set_actor()'s back.
 SET ROLE regress_fx_app;

@@ -338,7 +338,8 @@ rethrow_script_error(MemoryContext context, Migration *migration,
 	{
 		edata->internalpos += pg_mbstrlen_with_len(migration->script,
 												   statement->location);
-		edata->internalquery = pstrdup(migration->script);
+		edata->internalquery = ledger_script_excerpt(migration->script,
+													 &edata->internalpos);
 	}
 	where = psprintf("statement %d of the %s script of migration \"%s\" (%s)",
 					 stmtno, direction, migration->version, migration->name);

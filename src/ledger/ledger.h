@@ -35,6 +35,7 @@ extern int	ledger_version_cmp(const char *a, const char *b);
 /* script.c */
 extern char *ledger_normalize_script(const char *script);
 extern char *ledger_checksum(const char *normalized_script);
+extern char *ledger_script_excerpt(const char *script, int *position);
 extern List *ledger_split_script(const char *script, const char *version,
 								 const char *direction);
 

@@ -123,6 +123,36 @@ fx_migration_checksum(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The part of script an error shows, and the error's position in it.
+ * Scripts can be megabytes long: beyond 2 * SCRIPT_EXCERPT_CHARS an error
+ * shows SCRIPT_EXCERPT_CHARS characters around *position (1-based, in
+ * characters, as error positions are), marked "..." where cut, rather than
+ * sending the whole script to the client and into the server log.
+ */
+#define SCRIPT_EXCERPT_CHARS 1000
+
+char *
+ledger_script_excerpt(const char *script, int *position)
+{
+	int			len = strlen(script);
+	int			first_char;
+	int			start;
+	int			end;
+
+	if (len <= 2 * SCRIPT_EXCERPT_CHARS)
+		return pstrdup(script);
+
+	first_char = Max(*position - 1 - SCRIPT_EXCERPT_CHARS / 2, 0);
+	start = pg_mbcharcliplen(script, len, first_char);
+	end = start + pg_mbcharcliplen(script + start, len - start, SCRIPT_EXCERPT_CHARS);
+	*position -= first_char;
+	if (start > 0)
+		*position += 3;
+	return psprintf("%s%.*s%s", start > 0 ? "..." : "", end - start,
+					script + start, end < len ? "..." : "");
+}
+
+/*
  * Report parser errors against the migration script rather than against the
  * statement that called register_migration() or migrate().
  */
@@ -134,9 +164,11 @@ script_error_callback(void *arg)
 
 	if (position > 0)
 	{
+		char	   *excerpt = ledger_script_excerpt(ctx->script, &position);
+
 		errposition(0);
 		internalerrposition(position);
-		internalerrquery(ctx->script);
+		internalerrquery(excerpt);
 	}
 	errcontext("%s script of migration \"%s\"", ctx->direction, ctx->version);
 }

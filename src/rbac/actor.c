@@ -16,13 +16,11 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "rbac.h"
-
-/* Longest accepted actor, as for user ids in feature_x.user_roles. */
-#define MAX_ACTOR_LENGTH 1024
 
 static char *actor_setting = NULL;
 
@@ -49,6 +47,21 @@ current_actor(void)
 	return (actor_setting != NULL && actor_setting[0] != '\0') ? actor_setting : NULL;
 }
 
+/*
+ * Whether a user id of len bytes has more than RBAC_MAX_USER_ID_LENGTH
+ * characters.  Counting characters is linear, so the byte length settles it
+ * first wherever it can.
+ */
+bool
+user_id_too_long(const char *user_id, int len)
+{
+	if (len <= RBAC_MAX_USER_ID_LENGTH)
+		return false;
+	if (len > RBAC_MAX_USER_ID_LENGTH * pg_database_encoding_max_length())
+		return true;
+	return pg_mbstrlen_with_len(user_id, len) > RBAC_MAX_USER_ID_LENGTH;
+}
+
 /* feature_x.set_actor(actor text) RETURNS void; NULL clears it. */
 Datum
 fx_set_actor(PG_FUNCTION_ARGS)
@@ -65,12 +78,13 @@ fx_set_actor(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("actor must not be empty"),
 					 errhint("Pass NULL to clear the actor of this transaction.")));
-		if (len > MAX_ACTOR_LENGTH)
+		if (user_id_too_long(VARDATA_ANY(arg), len))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("actor is too long"),
-					 errdetail("An actor is at most %d bytes; this one has %d.",
-							   MAX_ACTOR_LENGTH, len)));
+					 errdetail("An actor is a user id, at most %d characters; this one has %d.",
+							   RBAC_MAX_USER_ID_LENGTH,
+							   pg_mbstrlen_with_len(VARDATA_ANY(arg), len))));
 		actor = text_to_cstring(arg);
 	}
 

@@ -52,6 +52,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -528,6 +529,30 @@ decide(UserEntry *user, const Permission *permission,
 }
 
 /*
+ * Whether a checked scope has the shape the CHECK constraint on
+ * user_roles.scope requires of assigned ones: non-empty segments separated
+ * by "/", without white space or control characters.  Malformed scopes are
+ * never covered: "org:1/" or "org:1//x" would otherwise pass for paths
+ * below org:1.
+ */
+static bool
+scope_is_valid(const char *scope, Size len)
+{
+	Size		i;
+
+	if (len == 0 || scope[0] == '/' || scope[len - 1] == '/')
+		return false;
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) scope[i];
+
+		if (c <= ' ' || c == 0x7f || (c == '/' && scope[i + 1] == '/'))
+			return false;
+	}
+	return true;
+}
+
+/*
  * The check behind every SQL entry point.  scope may be NULL (global).
  * Never raises an error for unknown or malformed input: that is just false.
  */
@@ -543,7 +568,14 @@ rbac_check(const char *user_id, Size user_len,
 	bool		found;
 
 	*valid_until = DT_NOEND;
-	if (user_len == 0 || !split_permission(permission_text, permission_len, &permission))
+
+	/*
+	 * No such user can hold anything; refusing here also keeps absurd keys
+	 * (a 10 MB "user id") out of the cache.
+	 */
+	if (user_len == 0 || user_id_too_long(user_id, (int) user_len) ||
+		!split_permission(permission_text, permission_len, &permission) ||
+		(scope != NULL && !scope_is_valid(scope, scope_len)))
 		return false;
 
 	AcceptInvalidationMessages();
@@ -774,6 +806,23 @@ scope_arg(FunctionCallInfo fcinfo, int n, Size *len)
 	return VARDATA_ANY(scope);
 }
 
+/*
+ * A copy of an argument for an error message: the first
+ * DISPLAY_MAX_CHARACTERS characters, "..." marking a cut, so that a huge
+ * argument does not end up whole in the client's message and the server log.
+ */
+#define DISPLAY_MAX_CHARACTERS 100
+
+static char *
+display_value(const char *data, Size len)
+{
+	int			cut = pg_mbcharcliplen(data, (int) len, DISPLAY_MAX_CHARACTERS);
+
+	if (cut == (int) len)
+		return pnstrdup(data, len);
+	return psprintf("%s...", pnstrdup(data, cut));
+}
+
 /* ----------------------------------------------------------------
  * SQL-callable functions
  * ----------------------------------------------------------------
@@ -837,13 +886,18 @@ fx_require_permission(PG_FUNCTION_ARGS)
 	user_arg = PG_GETARG_TEXT_PP(0);
 	permission_arg = PG_GETARG_TEXT_PP(1);
 	scope = scope_arg(fcinfo, 2, &scope_len);
+	if (user_id_too_long(VARDATA_ANY(user_arg), VARSIZE_ANY_EXHDR(user_arg)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user_id is too long"),
+				 errdetail("A user id is at most %d characters.", RBAC_MAX_USER_ID_LENGTH)));
 	if (rbac_check(VARDATA_ANY(user_arg), VARSIZE_ANY_EXHDR(user_arg),
 				   VARDATA_ANY(permission_arg), VARSIZE_ANY_EXHDR(permission_arg),
 				   scope, scope_len, &valid_until))
 		PG_RETURN_VOID();
 
 	user_id = text_to_cstring(user_arg);
-	permission = text_to_cstring(permission_arg);
+	permission = display_value(VARDATA_ANY(permission_arg), VARSIZE_ANY_EXHDR(permission_arg));
 	if (scope == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -853,7 +907,7 @@ fx_require_permission(PG_FUNCTION_ARGS)
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("user \"%s\" does not have permission \"%s\" at scope \"%s\"",
-					user_id, permission, pnstrdup(scope, scope_len)),
+					user_id, permission, display_value(scope, scope_len)),
 			 errdetail("No role assigned to the user at this scope or above grants it, or one denies it."),
 			 errhint("feature_x.explain_permission() shows how the decision was reached.")));
 	PG_RETURN_VOID();			/* not reached */

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# crash.sh: a backend killed with SIGKILL in the middle of feature_x's work
+# leaves, after crash recovery, nothing half done.
+#
+# Starts its own cluster (PostgreSQL 15 binaries, initdb, Unix socket in a
+# private temporary directory, a free port in 5400-5499, run as the postgres
+# OS user when started as root; stopped and removed on exit, also on
+# failure), as standby.sh does; the environment's cluster is not used.
+#
+# Each crash case is one function crash_case_NAME, run by run_case NAME in
+# the order of CRASH_CASES.  A case starts a victim session
+# (start_victim SQL: application_name fx_crash_victim), waits until it
+# sleeps where the case wants it (await_victim: pg_stat_activity shows it in
+# pg_sleep), and calls kill_victim, which snapshots every table of schema
+# feature_x as other sessions see it, sends SIGKILL to the victim's backend,
+# waits for crash recovery to finish (bounded) and checks that the server
+# log shows it happened.  The case then states what must hold; every case
+# also gets, from run_case: the tables of schema feature_x are exactly as
+# snapshotted (kill_victim), migration_status() is consistent (every
+# checksum_ok, applied exactly where the migration's objects exist, see
+# ledger_consistent), no advisory lock is left, and a clean migrate()
+# afterwards completes.
+#
+# Cases:
+#   migrate_one      migrate() killed inside the single pending migration:
+#                    it stays pending, none of its objects exist.
+#   migrate_second   migrate() killed inside the second of two pending
+#                    migrations, after the first was applied and recorded in
+#                    the same call: both stay pending, neither's objects exist.
+#   rollback         rollback() killed inside a down script: the migrations
+#                    stay applied, their objects still exist.
+#   register         a deployer's transaction killed after
+#                    register_migration() and assign_role(): neither the
+#                    migration nor the assignment exists.
+# The audit log adds its cases (a bulk audited write, a durable event) as
+# further crash_case_* functions and entries in CRASH_CASES.
+set -euo pipefail
+
+FX_TEST=crash
+# shellcheck source-path=SCRIPTDIR source=common.bash
+. "$(dirname "$0")/common.bash"
+
+PGBIN=${FX_PGBIN:-/usr/lib/postgresql/15/bin}
+CDB=fx_crash
+CRASH_CASES=(migrate_one migrate_second rollback register)
+
+# --- the cluster (as in standby.sh) ------------------------------------------
+CL=$(mktemp -d "${TMPDIR:-/tmp}/fx_crash_cluster.XXXXXX")
+if [ "$(id -u)" = 0 ]; then
+	chown postgres:postgres "$CL"
+fi
+
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		(cd "$CL" && runuser -u postgres -- "$@")
+	else
+		(cd "$CL" && "$@")
+	fi
+}
+
+port_taken() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	grep -q ":$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null ||
+		[ -e "/var/run/postgresql/.s.PGSQL.$1" ] || [ -e "/tmp/.s.PGSQL.$1" ]
+}
+
+free_port() {
+	local i p start=$((RANDOM % 100))
+	for ((i = 0; i < 100; i++)); do
+		p=$((5400 + (start + i) % 100))
+		if ! port_taken "$p"; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+PORT=$(free_port)
+
+crash_cleanup() {
+	local rc=$? name
+	set +e
+	for name in "${!BG_PID[@]}"; do
+		kill "${BG_PID[$name]}" 2>/dev/null
+	done
+	if [ "$rc" -ne 0 ] || [ "$failures" -gt 0 ]; then
+		echo "# last lines of the server log:" >&2
+		tail -n 30 "$CL/server.log" 2>/dev/null | diag
+	fi
+	if [ -f "$CL/data/postmaster.pid" ]; then
+		as_pg "$PGBIN/pg_ctl" -D "$CL/data" -m immediate -t 20 stop >/dev/null 2>&1
+	fi
+	rm -rf "$CL"
+	(exit "$rc")
+	cleanup
+}
+trap crash_cleanup EXIT
+
+# qc SQL: run SQL in $CDB on the private cluster, unaligned tuples only.
+qc() {
+	"${PSQL[@]}" -h "$CL" -p "$PORT" -U postgres -d "$CDB" -At -c "$1"
+}
+
+as_pg "$PGBIN/initdb" -D "$CL/data" -U postgres --auth=trust -E UTF8 --no-sync \
+	>"$CL/initdb.log" 2>&1 || {
+	not_ok "initdb"
+	diag "$CL/initdb.log"
+	exit 1
+}
+as_pg tee -a "$CL/data/postgresql.conf" >/dev/null <<EOF
+listen_addresses = ''
+unix_socket_directories = '$CL'
+port = $PORT
+restart_after_crash = on
+fsync = off
+max_connections = 20
+shared_buffers = 16MB
+EOF
+if as_pg "$PGBIN/pg_ctl" -D "$CL/data" -l "$CL/server.log" -w -t 30 start >/dev/null; then
+	ok "private cluster started (port $PORT, socket in $CL)"
+else
+	not_ok "private cluster started (port $PORT, socket in $CL)"
+	exit 1
+fi
+"${PSQL[@]}" -h "$CL" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE $CDB"
+STARTED=$(qc "SELECT pg_postmaster_start_time()")
+
+# Migrations sleep only in the victim's session (fx_crash.sleep = on), so
+# that the same, unchanged scripts run quickly when migrate() is repeated.
+SLEEP="SELECT pg_catalog.pg_sleep(CASE WHEN current_setting(''fx_crash.sleep'', true) = ''on'' THEN 60 ELSE 0 END);"
+qc "SET client_min_messages = warning;
+	CREATE EXTENSION feature_x;
+	SELECT feature_x.seed_default_roles();
+	SELECT feature_x.assign_role('alice', 'Viewer', 'org:1');
+	SELECT feature_x.register_migration('1', 'base', 'CREATE TABLE crash_1 (id int PRIMARY KEY);',
+		'DROP TABLE crash_1;');
+	SELECT count(*) FROM feature_x.migrate()" >/dev/null
+ok "extension created, RBAC seeded, migration 1 applied"
+
+# --- crash machinery --------------------------------------------------------
+# The content of every table of schema feature_x, one md5 per table.
+TABLE_SUMS=$(qc "SELECT string_agg(format(
+		'SELECT %L || '':'' || coalesce(md5(string_agg(t::text, E''\\n'' ORDER BY t::text)), ''-'') FROM %s t',
+		c.relname, c.oid::regclass), ' UNION ALL ' ORDER BY c.relname)
+	  FROM pg_class c
+	 WHERE c.relnamespace = 'feature_x'::regnamespace AND c.relkind IN ('r', 'p')")
+snapshot() {
+	qc "SELECT string_agg(s, ' ' ORDER BY s) FROM ($TABLE_SUMS) sums(s)"
+}
+
+# start_victim SQL: run SQL in the background, in a session of its own with
+# fx_crash.sleep = on.
+start_victim() {
+	printf '%s\n' "$1" >"$WORK/victim.sql"
+	bg victim 90 env PGAPPNAME=fx_crash_victim PGOPTIONS="${PGOPTIONS:-} -c fx_crash.sleep=on" \
+		"${PSQL[@]}" -h "$CL" -p "$PORT" -U postgres -d "$CDB" -f "$WORK/victim.sql"
+}
+
+# await_victim DESCRIPTION: until the victim sleeps in pg_sleep (bounded);
+# sets VICTIM_PID.
+await_victim() {
+	local i
+	VICTIM_PID=""
+	for ((i = 0; i < 400; i++)); do
+		VICTIM_PID=$(qc "SELECT pid FROM pg_stat_activity
+						  WHERE application_name = 'fx_crash_victim' AND wait_event = 'PgSleep'")
+		if [ -n "$VICTIM_PID" ]; then
+			ok "victim backend $VICTIM_PID is in the middle of $1"
+			return 0
+		fi
+		running victim || break
+		sleep 0.05
+	done
+	not_ok "victim reached the middle of $1"
+	diag "$WORK/victim.out"
+	return 1
+}
+
+FAULTS=0
+# kill_victim: snapshot, SIGKILL the victim's backend, wait for crash
+# recovery (bounded) and check that it happened.
+kill_victim() {
+	local before_kills before_recoveries i
+	BEFORE=$(snapshot)
+	before_kills=$(grep -c "was terminated by signal 9" "$CL/server.log" || true)
+	before_recoveries=$(grep -c "database system was not properly shut down; automatic recovery in progress" \
+		"$CL/server.log" || true)
+	kill -KILL "$VICTIM_PID"
+	FAULTS=$((FAULTS + 1))
+	reap victim
+	check "the victim's client saw its connection end (psql exit status $RC)" [ "$RC" -ne 0 ]
+	for ((i = 0; i < 600; i++)); do
+		qc "SELECT 1" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	check "the server accepts connections again after crash recovery" [ "$(qc "SELECT 1" 2>&1)" = 1 ]
+	check "the server log shows the backend killed and crash recovery" \
+		[ "$(grep -c "was terminated by signal 9" "$CL/server.log")|$(grep -c \
+			"database system was not properly shut down; automatic recovery in progress" \
+			"$CL/server.log")" = "$((before_kills + 1))|$((before_recoveries + 1))" ]
+}
+
+# ledger_consistent: every migration's state agrees with the existence of
+# the table its up script creates (crash_<version>), checksums verify.
+ledger_consistent() {
+	local bad
+	bad=$(qc "SELECT string_agg(format('%s is %s but table crash_%s %s', s.version, s.state, s.version,
+					CASE WHEN to_regclass('crash_' || s.version) IS NULL THEN 'does not exist' ELSE 'exists' END), '; ')
+				FROM feature_x.migration_status() s
+			   WHERE (s.state = 'applied') <> (to_regclass('crash_' || s.version) IS NOT NULL)
+				  OR NOT s.checksum_ok")
+	if [ -z "$bad" ]; then
+		ok "ledger consistent: applied exactly where the migration's table exists, every checksum verifies"
+	else
+		not_ok "ledger consistent: $bad"
+	fi
+}
+
+run_case() {
+	local name=$1 after locks
+	echo "# crash case: $name"
+	"crash_case_$name"
+	after=$(snapshot)
+	check "$name: every table of schema feature_x is as before the crash" [ "$after" = "$BEFORE" ]
+	ledger_consistent
+	locks=$(qc "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+	check "$name: no advisory lock is held after recovery ($locks)" [ "$locks" = 0 ]
+	if qc "SET client_min_messages = warning; SELECT count(*) FROM feature_x.migrate()" >"$WORK/remigrate.out" 2>&1; then
+		ok "$name: migrate() afterwards completes"
+	else
+		not_ok "$name: migrate() afterwards completes"
+		diag "$WORK/remigrate.out"
+	fi
+	ledger_consistent
+}
+
+# --- the cases --------------------------------------------------------------
+crash_case_migrate_one() {
+	qc "SELECT feature_x.register_migration('2', 'slow',
+		'CREATE TABLE crash_2 (id int); INSERT INTO crash_2 SELECT generate_series(1, 10000);
+		 CREATE INDEX ON crash_2 (id); $SLEEP', 'DROP TABLE crash_2;')" >/dev/null
+	start_victim "SELECT * FROM feature_x.migrate();"
+	await_victim "migrate() running migration 2" || return 0
+	kill_victim
+	check "migrate_one: migration 2 is still pending" [ "$(qc "SELECT state FROM feature_x.migrations WHERE version = '2'")" = pending ]
+	check "migrate_one: none of its objects exist" [ "$(qc "SELECT count(*) FROM pg_class WHERE relname LIKE 'crash_2%'")" = 0 ]
+}
+
+crash_case_migrate_second() {
+	qc "SELECT feature_x.register_migration('3', 'quick', 'CREATE TABLE crash_3 (id int);', 'DROP TABLE crash_3;');
+		SELECT feature_x.register_migration('4', 'slow', 'CREATE TABLE crash_4 (id int); $SLEEP',
+			'DROP TABLE crash_4;')" >/dev/null
+	start_victim "SELECT * FROM feature_x.migrate();"
+	await_victim "migrate() running migration 4, migration 3 applied by the same call" || return 0
+	kill_victim
+	check "migrate_second: migrations 3 and 4 are both still pending" \
+		[ "$(qc "SELECT string_agg(state, ',' ORDER BY version) FROM feature_x.migrations WHERE version IN ('3', '4')")" = "pending,pending" ]
+	check "migrate_second: neither's table exists" \
+		[ "$(qc "SELECT count(*) FROM pg_class WHERE relname IN ('crash_3', 'crash_4')")" = 0 ]
+}
+
+crash_case_rollback() {
+	qc "SELECT feature_x.register_migration('5', 'slow down', 'CREATE TABLE crash_5 (id int);',
+		'DROP TABLE crash_5; $SLEEP')" >/dev/null
+	qc "SET client_min_messages = warning; SELECT count(*) FROM feature_x.migrate()" >/dev/null
+	start_victim "SELECT * FROM feature_x.rollback('1');"
+	await_victim "rollback() running the down script of migration 5" || return 0
+	kill_victim
+	check "rollback: every migration above 1 is still applied" \
+		[ "$(qc "SELECT count(*) FROM feature_x.migrations WHERE state <> 'applied'")" = 0 ]
+	check "rollback: the table the down script dropped still exists" \
+		[ "$(qc "SELECT to_regclass('crash_5') IS NOT NULL")" = t ]
+}
+
+crash_case_register() {
+	start_victim "BEGIN;
+SELECT feature_x.register_migration('6', 'never', 'CREATE TABLE crash_6 (id int);');
+SELECT feature_x.assign_role('bob', 'Editor');
+SELECT pg_sleep(60);
+COMMIT;"
+	await_victim "a transaction that registered a migration and assigned a role" || return 0
+	kill_victim
+	check "register: migration 6 is not registered" \
+		[ "$(qc "SELECT count(*) FROM feature_x.migrations WHERE version = '6'")" = 0 ]
+	check "register: bob has no assignment, and no permission" \
+		[ "$(qc "SELECT count(*) FROM feature_x.user_roles WHERE user_id = 'bob'")|$(qc "SELECT feature_x.has_permission('bob', 'doc:update')")" = "0|f" ]
+}
+
+for name in "${CRASH_CASES[@]}"; do
+	run_case "$name"
+done
+
+check "$FAULTS backends killed, one per case (${#CRASH_CASES[@]})" [ "$FAULTS" -eq "${#CRASH_CASES[@]}" ]
+check "crash recovery reinitialised the server without restarting the postmaster" \
+	[ "$(qc "SELECT pg_postmaster_start_time()")" = "$STARTED" ]
+check "RBAC data survived every crash (alice reads at org:1)" \
+	[ "$(qc "SELECT feature_x.has_permission('alice', 'doc:read', 'org:1/x')")" = t ]
+
+finish
