@@ -1,0 +1,52 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.h
+ *		Declarations shared by the audit log's parts (src/audit/).
+ *
+ * CONTRACT between the parts (written first, implemented in log.c):
+ *
+ *	audit_append() is the only way a row gets into feature_x.audit_log.  It
+ *	assigns id from feature_x.audit_log_id_seq AFTER opening audit_log with
+ *	RowExclusiveLock and after the top transaction has an xid (txid column =
+ *	that xid), so that a sealer which reads the sequence and then waits for
+ *	every holder of a lock on audit_log knows no lower id can still commit.
+ *	It fills NULL context fields from the session (actor: current_actor();
+ *	db_user: session user; application_name; client_addr) and computes
+ *	row_hash = audit_row_hash() of the final row.
+ *
+ *	audit_row_hash() is SHA-256 over a canonical, unambiguous serialisation
+ *	of every column except row_hash (see log.c for the exact format); it is
+ *	independent of DateStyle, TimeZone, extra_float_digits and OIDs, so it
+ *	verifies after dump/restore.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FX_AUDIT_H
+#define FX_AUDIT_H
+
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#define AUDIT_HASH_LEN 32
+
+/* One audit row to append; NULL pointers mean SQL NULL unless noted. */
+typedef struct AuditEntry
+{
+	const char *action;			/* required: INSERT, UPDATE, ... or event */
+	const char *table_name;		/* schema-qualified, or event target */
+	Jsonb	   *row_key;
+	Jsonb	   *old_data;
+	Jsonb	   *new_data;
+	Jsonb	   *details;
+	/* Context; NULL (or 0) = take it from the current session. */
+	const char *actor;
+	const char *db_user;
+	const char *application_name;
+	const char *client_addr;	/* text form of an inet */
+	TimestampTz logged_at;
+} AuditEntry;
+
+/* log.c */
+extern int64 audit_append(const AuditEntry *entry);
+
+#endif							/* FX_AUDIT_H */
