@@ -24,6 +24,7 @@
 #ifndef FX_AUDIT_H
 #define FX_AUDIT_H
 
+#include "access/tupdesc.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -48,5 +49,13 @@ typedef struct AuditEntry
 
 /* log.c */
 extern int64 audit_append(const AuditEntry *entry);
+
+/*
+ * Hash of one audit_log row given as its columns (tupdesc of audit_log, in
+ * table order; the row_hash column itself is ignored).  Used by the writer
+ * and by verify_audit_log().
+ */
+extern void audit_row_hash(TupleDesc tupdesc, Datum *values, bool *isnull,
+						   uint8 hash[AUDIT_HASH_LEN]);
 
 #endif							/* FX_AUDIT_H */
