@@ -19,7 +19,8 @@ OBJS = \
 	src/ledger/script.o \
 	src/ledger/ledger.o \
 	src/rbac/actor.o \
-	src/rbac/check.o
+	src/rbac/check.o \
+	src/audit/log.o
 
 DATA = $(wildcard sql/feature_x--*.sql)
 

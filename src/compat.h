@@ -63,4 +63,13 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 }
 #endif
 
+/* PG 16 added onlySummarizing to ExecInsertIndexTuples. */
+#if PG_VERSION_NUM < 160000
+#define fx_exec_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#else
+#define fx_exec_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#endif
+
 #endif							/* FEATURE_X_COMPAT_H */
