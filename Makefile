@@ -20,7 +20,9 @@ OBJS = \
 	src/ledger/ledger.o \
 	src/rbac/actor.o \
 	src/rbac/check.o \
-	src/audit/log.o
+	src/audit/log.o \
+	src/audit/trigger.o \
+	src/audit/manage.o
 
 DATA = $(wildcard sql/feature_x--*.sql)
 

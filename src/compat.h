@@ -72,4 +72,12 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
 #endif
 
+/* PG 16 replaced the per-catalog owner checks by object_ownercheck. */
+#if PG_VERSION_NUM < 160000
+#define fx_table_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#else
+#define fx_table_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#endif
+
 #endif							/* FEATURE_X_COMPAT_H */
