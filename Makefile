@@ -22,7 +22,9 @@ OBJS = \
 	src/rbac/check.o \
 	src/audit/log.o \
 	src/audit/trigger.o \
-	src/audit/manage.o
+	src/audit/manage.o \
+	src/audit/chain.o \
+	src/audit/durable.o
 
 DATA = $(wildcard sql/feature_x--*.sql)
 

@@ -222,3 +222,85 @@ GRANT EXECUTE ON FUNCTION feature_x.row_history(regclass, jsonb),
 -- Section A2: tamper evidence (seals, verify_audit_log, purge_audit_log),
 -- log_event and durable events
 -- ===================================================================
+
+-- Sealed checkpoints over the row hashes (src/audit/chain.c).  Seal n covers
+-- ids first_id .. last_id: row_count rows, chain_hash = SHA-256(prev_hash ||
+-- each row_hash in id order), prev_hash = chain_hash of seal n - 1 (or of the
+-- anchor a purge recorded; 32 zero bytes before seal 1).
+CREATE TABLE feature_x.audit_seals (
+	seal_id bigint PRIMARY KEY,
+	first_id bigint NOT NULL,
+	last_id bigint NOT NULL,
+	row_count bigint NOT NULL,
+	sealed_at timestamptz NOT NULL,
+	prev_hash bytea NOT NULL,
+	chain_hash bytea NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('feature_x.audit_seals', '');
+REVOKE ALL ON feature_x.audit_seals FROM PUBLIC;
+GRANT SELECT ON feature_x.audit_seals TO feature_x_auditor;
+
+-- Append-only: refuses UPDATE, DELETE and TRUNCATE of the log and its seals
+-- (except purge_audit_log()'s own deletes) and plain INSERTs into the log
+-- whose row_hash does not match the row.  ENABLE ALWAYS: also under
+-- session_replication_role = replica.
+CREATE FUNCTION feature_x.audit_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'fx_audit_guard'
+LANGUAGE C;
+COMMENT ON FUNCTION feature_x.audit_guard() IS
+	'Keeps feature_x.audit_log and feature_x.audit_seals append-only.';
+REVOKE ALL ON FUNCTION feature_x.audit_guard() FROM PUBLIC;
+
+CREATE TRIGGER audit_log_insert_check
+	BEFORE INSERT ON feature_x.audit_log
+	FOR EACH ROW EXECUTE FUNCTION feature_x.audit_guard();
+CREATE TRIGGER audit_log_append_only
+	BEFORE UPDATE OR DELETE OR TRUNCATE ON feature_x.audit_log
+	FOR EACH STATEMENT EXECUTE FUNCTION feature_x.audit_guard();
+CREATE TRIGGER audit_seals_append_only
+	BEFORE UPDATE OR DELETE OR TRUNCATE ON feature_x.audit_seals
+	FOR EACH STATEMENT EXECUTE FUNCTION feature_x.audit_guard();
+ALTER TABLE feature_x.audit_log ENABLE ALWAYS TRIGGER audit_log_insert_check;
+ALTER TABLE feature_x.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
+ALTER TABLE feature_x.audit_seals ENABLE ALWAYS TRIGGER audit_seals_append_only;
+
+CREATE FUNCTION feature_x.seal_audit_log()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fx_seal_audit_log'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION feature_x.seal_audit_log() IS
+	'Seals the audit log up to the newest row; returns the number of rows sealed.';
+
+CREATE FUNCTION feature_x.verify_audit_log()
+RETURNS TABLE(ok boolean, checked bigint, first_bad_id bigint, reason text)
+AS 'MODULE_PATHNAME', 'fx_verify_audit_log'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION feature_x.verify_audit_log() IS
+	'Checks every row hash, every seal and the chain of seals (sealing first where the database is writable).';
+
+CREATE FUNCTION feature_x.purge_audit_log(older_than timestamptz)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fx_purge_audit_log'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION feature_x.purge_audit_log(timestamptz) IS
+	'Deletes the sealed segments whose rows are all older than older_than; audited; returns the rows deleted.';
+
+-- Not STRICT: NULL arguments get their own errors (details NULL means {}).
+CREATE FUNCTION feature_x.log_event(action text, target text DEFAULT NULL,
+									details jsonb DEFAULT '{}',
+									durable boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fx_log_event'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION feature_x.log_event(text, text, jsonb, boolean) IS
+	'Adds an application event to the audit log; durable => true commits it independently of the caller''s transaction.';
+
+-- log_event() stays executable by PUBLIC: every row records the real session
+-- user, and reserved actions cannot be forged.  Sealing and verifying are for
+-- auditors; purging history only for superusers (or whom they grant it to).
+REVOKE ALL ON FUNCTION feature_x.seal_audit_log() FROM PUBLIC;
+REVOKE ALL ON FUNCTION feature_x.verify_audit_log() FROM PUBLIC;
+REVOKE ALL ON FUNCTION feature_x.purge_audit_log(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION feature_x.seal_audit_log(), feature_x.verify_audit_log()
+	TO feature_x_auditor;

@@ -80,4 +80,13 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 	object_ownercheck(RelationRelationId, (relid), (roleid))
 #endif
 
+/* PG 17 replaced backend ids by proc numbers in virtual transaction ids. */
+#if PG_VERSION_NUM >= 170000
+#include "storage/procarray.h"
+#define fx_vxid_proc(vxid) ProcNumberGetProc((vxid).procNumber)
+#else
+#include "storage/sinvaladt.h"
+#define fx_vxid_proc(vxid) BackendIdGetProc((vxid).backendId)
+#endif
+
 #endif							/* FEATURE_X_COMPAT_H */

@@ -17,6 +17,7 @@
 #include "compat.h"
 #include "feature_x.h"
 #include "rbac/rbac.h"
+#include "audit/audit.h"
 
 PG_MODULE_MAGIC;
 
@@ -30,6 +31,7 @@ _PG_init(void)
 	ledger_init();
 	actor_init();
 	rbac_init();
+	durable_init();
 
 	MarkGUCPrefixReserved("feature_x");
 }

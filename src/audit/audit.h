@@ -58,4 +58,27 @@ extern int64 audit_append(const AuditEntry *entry);
 extern void audit_row_hash(TupleDesc tupdesc, Datum *values, bool *isnull,
 						   uint8 hash[AUDIT_HASH_LEN]);
 
+/*
+ * ---- Tamper evidence and durable events (chain.c, durable.c) ----
+ *
+ * audit_append_durable() commits the entry in a transaction of its own (a
+ * dynamic background worker), so it survives the caller's rollback, error or
+ * disconnect; it returns once the entry is committed.  Context fields left
+ * NULL are taken from the calling session, as audit_append() does.  Errors
+ * 25006 in a read-only transaction or on a standby, 53400 when no background
+ * worker slot frees up within feature_x.durable_slot_wait.
+ */
+extern int64 audit_append_durable(const AuditEntry *entry);
+
+/*
+ * Record a failed (rolled back) migration as a durable event; never raises,
+ * warns instead.  For the ledger's runner, after its subtransaction rolled
+ * back.
+ */
+extern void audit_record_migration_failure(const char *version, const char *name,
+										   const char *direction, int stmtno,
+										   const ErrorData *edata);
+
+extern void durable_init(void);
+
 #endif							/* FX_AUDIT_H */
