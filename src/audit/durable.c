@@ -578,11 +578,13 @@ fx_durable_worker_main(Datum main_arg)
 static bool
 reserved_action(const char *action)
 {
-	static const char *const row_actions[] = {"INSERT", "UPDATE", "DELETE", "TRUNCATE"};
+	static const char *const own_actions[] = {
+		"INSERT", "UPDATE", "DELETE", "TRUNCATE", "ENABLE_AUDIT", "DISABLE_AUDIT"
+	};
 	int			i;
 
-	for (i = 0; i < lengthof(row_actions); i++)
-		if (pg_strcasecmp(action, row_actions[i]) == 0)
+	for (i = 0; i < lengthof(own_actions); i++)
+		if (pg_strcasecmp(action, own_actions[i]) == 0)
 			return true;
 	return pg_strncasecmp(action, "feature_x.", strlen("feature_x.")) == 0;
 }
@@ -615,7 +617,7 @@ validate_action(const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("action \"%s\" is reserved for entries written by feature_x", action),
-				 errdetail("INSERT, UPDATE, DELETE, TRUNCATE and actions beginning with \"feature_x.\" are written only by feature_x itself."),
+				 errdetail("INSERT, UPDATE, DELETE, TRUNCATE, ENABLE_AUDIT, DISABLE_AUDIT and actions beginning with \"feature_x.\" are written only by feature_x itself."),
 				 errhint("Choose another name for the application's event.")));
 }
 
