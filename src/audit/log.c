@@ -117,6 +117,7 @@ static Datum client_addr_value;
 
 struct AuditWriter
 {
+	MemoryContext cxt;			/* the writer's own allocations */
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
@@ -128,6 +129,11 @@ struct AuditWriter
 	Size		pending_bytes;
 	Datum	   *values;
 	bool	   *isnull;
+	pg_cryptohash_ctx *hashctx;
+	StringInfoData hashbuf;
+	/* Text datums of the previous row, reused while the strings are equal. */
+	const char *last_strings[NUM_LOG_COLUMNS];
+	Datum		last_datums[NUM_LOG_COLUMNS];
 };
 
 static void
@@ -236,13 +242,21 @@ session_client_addr(Datum *addr)
  *												integers (any width), timestamps
  *												as microseconds since 2000-01-01
  *												UTC, xid8, boolean
- *	 'S' len bytes | 'Y' len bytes | 'J' len text | 'A' len text
- *												text, bytea, jsonb as its
- *												canonical text output, inet as
- *												its text output
+ *	 'S' len bytes | 'Y' len bytes | 'J' len bytes | 'A' len text
+ *												text, bytea, jsonb in its
+ *												binary form, inet as its text
+ *												output
  * where len is a 4-byte and every integer an 8-byte big-endian number.
  * Every field is tagged and every variable-length field length-prefixed, so
  * no two different rows serialise alike.
+ *
+ * jsonb is hashed in its binary form (the bytes after the varlena header,
+ * detoasted), which is canonical: every jsonb value is built by the same
+ * conversion, with object keys sorted and de-duplicated and numerics in
+ * their normalised form, so the jsonb that a dump restores through
+ * jsonb_in() has the same bytes as the one written here.  (The binary format
+ * is also what pg_upgrade keeps unchanged.)  Hashing the binary form rather
+ * than the text output saves printing every logged row.
  * ----------------------------------------------------------------
  */
 #define ROW_HASH_FORMAT "feature_x audit_log row v1"
@@ -309,12 +323,8 @@ put_value(StringInfo buf, Oid type, Datum value)
 		case JSONBOID:
 			{
 				Jsonb	   *j = DatumGetJsonbP(value);
-				StringInfoData out;
 
-				initStringInfo(&out);
-				(void) JsonbToCString(&out, &j->root, VARSIZE(j));
-				put_bytes(buf, 'J', out.data, out.len);
-				pfree(out.data);
+				put_bytes(buf, 'J', (const char *) &j->root, VARSIZE(j) - VARHDRSZ);
 				break;
 			}
 		case INETOID:
@@ -331,41 +341,50 @@ put_value(StringInfo buf, Oid type, Datum value)
 	}
 }
 
-void
-audit_row_hash(TupleDesc tupdesc, Datum *values, bool *isnull,
-			   uint8 hash[AUDIT_HASH_LEN])
+/*
+ * audit_row_hash() with the hash context and buffer supplied, so that a
+ * writer appending many rows creates them once.
+ */
+static void
+row_hash(pg_cryptohash_ctx *ctx, StringInfo buf, TupleDesc tupdesc,
+		 Datum *values, bool *isnull, uint8 hash[AUDIT_HASH_LEN])
 {
-	StringInfoData buf;
-	pg_cryptohash_ctx *ctx;
 	int			i;
 
-	initStringInfo(&buf);
-	put_bytes(&buf, 'V', ROW_HASH_FORMAT, strlen(ROW_HASH_FORMAT));
+	resetStringInfo(buf);
+	put_bytes(buf, 'V', ROW_HASH_FORMAT, strlen(ROW_HASH_FORMAT));
 	for (i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 
 		if (att->attisdropped || strcmp(NameStr(att->attname), "row_hash") == 0)
 			continue;
-		put_bytes(&buf, 'C', NameStr(att->attname), strlen(NameStr(att->attname)));
+		put_bytes(buf, 'C', NameStr(att->attname), strlen(NameStr(att->attname)));
 		if (isnull[i])
-			appendStringInfoChar(&buf, 'N');
+			appendStringInfoChar(buf, 'N');
 		else
-			put_value(&buf, att->atttypid, values[i]);
+			put_value(buf, att->atttypid, values[i]);
 	}
 
-	ctx = pg_cryptohash_create(PG_SHA256);
 	if (pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) buf.data, buf.len) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) buf->data, buf->len) < 0 ||
 		fx_cryptohash_final(ctx, hash, AUDIT_HASH_LEN) < 0)
-	{
-		const char *reason = fx_cryptohash_error(ctx);
-
-		pg_cryptohash_free(ctx);
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash of an audit row: %s", reason)));
-	}
+				 errmsg("could not compute SHA-256 hash of an audit row: %s",
+						fx_cryptohash_error(ctx))));
+}
+
+void
+audit_row_hash(TupleDesc tupdesc, Datum *values, bool *isnull,
+			   uint8 hash[AUDIT_HASH_LEN])
+{
+	StringInfoData buf;
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	/* An error leaves ctx to the resource owner, which frees it. */
+	initStringInfo(&buf);
+	row_hash(ctx, &buf, tupdesc, values, isnull, hash);
 	pg_cryptohash_free(ctx);
 	pfree(buf.data);
 }
@@ -389,6 +408,7 @@ audit_writer_begin(void)
 	log_target_lookup();
 
 	writer = palloc0(sizeof(AuditWriter));
+	writer->cxt = CurrentMemoryContext;
 	writer->rel = table_open(log_target.relid, RowExclusiveLock);
 	(void) GetTopFullTransactionId();
 
@@ -402,28 +422,36 @@ audit_writer_begin(void)
 	tupdesc = RelationGetDescr(writer->rel);
 	writer->values = palloc(tupdesc->natts * sizeof(Datum));
 	writer->isnull = palloc(tupdesc->natts * sizeof(bool));
+	writer->hashctx = pg_cryptohash_create(PG_SHA256);
+	initStringInfo(&writer->hashbuf);
 	return writer;
 }
 
 static void
 writer_flush(AuditWriter *writer)
 {
+	MemoryContext oldcxt;
 	CommandId	cid;
 	int			i;
 
 	if (writer->npending == 0)
 		return;
 
+	if (writer->npending > 1 && writer->bistate == NULL)
+	{
+		oldcxt = MemoryContextSwitchTo(writer->cxt);
+		writer->bistate = GetBulkInsertState();
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	/* What the inserts allocate goes with the batch. */
+	oldcxt = MemoryContextSwitchTo(writer->batchcxt);
 	cid = GetCurrentCommandId(true);
 	if (writer->npending == 1)
 		table_tuple_insert(writer->rel, writer->slots[0], cid, 0, NULL);
 	else
-	{
-		if (writer->bistate == NULL)
-			writer->bistate = GetBulkInsertState();
 		table_multi_insert(writer->rel, writer->slots, writer->npending, cid,
 						   0, writer->bistate);
-	}
 
 	for (i = 0; i < writer->npending; i++)
 	{
@@ -432,22 +460,41 @@ writer_flush(AuditWriter *writer)
 												  writer->estate));
 		ExecClearTuple(writer->slots[i]);
 	}
+	MemoryContextSwitchTo(oldcxt);
 	ResetPerTupleExprContext(writer->estate);
 	MemoryContextReset(writer->batchcxt);
 	writer->npending = 0;
 	writer->pending_bytes = 0;
 }
 
+/*
+ * The text columns repeat from row to row (action, table, user, ...): the
+ * datum made for the previous row is reused when the string is the same.
+ * Those datums live in the writer's context, not in the batch's.
+ */
 static inline void
 set_text(AuditWriter *writer, LogColumn col, const char *s)
 {
 	int			i = log_target.attnum[col] - 1;
 
-	if (s != NULL)
+	if (s == NULL)
+		return;
+	if (writer->last_strings[col] == NULL ||
+		strcmp(writer->last_strings[col], s) != 0)
 	{
-		writer->values[i] = CStringGetTextDatum(s);
-		writer->isnull[i] = false;
+		MemoryContext oldcxt = MemoryContextSwitchTo(writer->cxt);
+
+		if (writer->last_strings[col] != NULL)
+		{
+			pfree((char *) writer->last_strings[col]);
+			pfree(DatumGetPointer(writer->last_datums[col]));
+		}
+		writer->last_strings[col] = pstrdup(s);
+		writer->last_datums[col] = CStringGetTextDatum(s);
+		MemoryContextSwitchTo(oldcxt);
 	}
+	writer->values[i] = writer->last_datums[col];
+	writer->isnull[i] = false;
 }
 
 static inline void
@@ -512,7 +559,8 @@ audit_writer_append(AuditWriter *writer, const AuditEntry *entry)
 	set_jsonb(writer, COL_NEW_DATA, entry->new_data);
 	set_jsonb(writer, COL_DETAILS, entry->details);
 
-	audit_row_hash(tupdesc, writer->values, writer->isnull, hash);
+	row_hash(writer->hashctx, &writer->hashbuf, tupdesc, writer->values,
+			 writer->isnull, hash);
 	hash_datum = palloc(VARHDRSZ + AUDIT_HASH_LEN);
 	SET_VARSIZE(hash_datum, VARHDRSZ + AUDIT_HASH_LEN);
 	memcpy(VARDATA(hash_datum), hash, AUDIT_HASH_LEN);
@@ -522,8 +570,13 @@ audit_writer_append(AuditWriter *writer, const AuditEntry *entry)
 	MemoryContextSwitchTo(oldcxt);
 
 	if (writer->npending == writer->nslots)
+	{
+		/* Slots live as long as the writer, not in the caller's context. */
+		oldcxt = MemoryContextSwitchTo(writer->cxt);
 		writer->slots[writer->nslots++] =
 			MakeSingleTupleTableSlot(tupdesc, &TTSOpsHeapTuple);
+		MemoryContextSwitchTo(oldcxt);
+	}
 	slot = writer->slots[writer->npending++];
 	ExecStoreHeapTuple(tuple, slot, true);
 	writer->pending_bytes += tuple->t_len;
@@ -545,6 +598,16 @@ audit_writer_end(AuditWriter *writer)
 		FreeBulkInsertState(writer->bistate);
 	for (i = 0; i < writer->nslots; i++)
 		ExecDropSingleTupleTableSlot(writer->slots[i]);
+	pg_cryptohash_free(writer->hashctx);
+	pfree(writer->hashbuf.data);
+	for (i = 0; i < NUM_LOG_COLUMNS; i++)
+	{
+		if (writer->last_strings[i] != NULL)
+		{
+			pfree((char *) writer->last_strings[i]);
+			pfree(DatumGetPointer(writer->last_datums[i]));
+		}
+	}
 	ExecCloseIndices(writer->rri);
 	FreeExecutorState(writer->estate);
 	MemoryContextDelete(writer->batchcxt);
