@@ -28,7 +28,7 @@ OBJS = \
 
 DATA = $(wildcard sql/feature_x--*.sql)
 
-REGRESS = version_order ledger ledger_errors ledger_privileges actor rbac rbac_privileges audit_chain
+REGRESS = version_order ledger ledger_errors ledger_privileges actor rbac rbac_privileges audit_chain audit
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 # Warnings are errors in every build of ours; NO_WERROR=1 relaxes that for

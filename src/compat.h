@@ -89,4 +89,24 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #define fx_vxid_proc(vxid) BackendIdGetProc((vxid).backendId)
 #endif
 
+/* PG 15 gave intervals their own broken-down form, struct pg_itm. */
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+static inline void
+fx_encode_interval(Interval *span, int style, char *buf)
+{
+#if PG_VERSION_NUM < 150000
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	interval2tm(*span, &tm, &fsec);
+	EncodeInterval(&tm, fsec, style, buf);
+#else
+	struct pg_itm itm;
+
+	interval2itm(*span, &itm);
+	EncodeInterval(&itm, style, buf);
+#endif
+}
+
 #endif							/* FEATURE_X_COMPAT_H */

@@ -29,7 +29,8 @@
  * booleans and numbers as JSON booleans and numbers (float NaN/Infinity and
  * numeric NaN/Infinity as strings), text as strings, json/jsonb embedded,
  * bytea as a "\x..." hex string, date/time types as ISO 8601 strings
- * (timestamptz in UTC, independent of DateStyle and TimeZone), arrays as JSON
+ * (timestamptz in UTC, independent of DateStyle and TimeZone), intervals in
+ * the postgres style ("1 day 02:00:00", whatever IntervalStyle), arrays as JSON
  * arrays (nested per dimension), composites as objects, domains as their base
  * type, anything else (enums, ranges, uuid, inet, ...) as its text output.
  *
@@ -95,6 +96,7 @@ typedef enum ValueKind
 	VK_JSON,
 	VK_BYTEA,
 	VK_DATETIME,
+	VK_INTERVAL,
 	VK_ARRAY,
 	VK_COMPOSITE,
 	VK_OTHER
@@ -212,6 +214,9 @@ value_type_init(ValueType *type, Oid typid)
 		case TIMESTAMPOID:
 		case TIMESTAMPTZOID:
 			type->kind = VK_DATETIME;
+			return;
+		case INTERVALOID:
+			type->kind = VK_INTERVAL;
 			return;
 	}
 
@@ -594,6 +599,14 @@ push_value(JsonbParseState **ps, JsonbIteratorToken token, Datum value,
 				const int	utc = 0;
 
 				JsonEncodeDateTime(buf, value, type->typid, &utc);
+				set_string(&v, buf, strlen(buf));
+				break;
+			}
+		case VK_INTERVAL:
+			{
+				char	   *buf = palloc(MAXDATELEN + 1);
+
+				fx_encode_interval(DatumGetIntervalP(value), INTSTYLE_POSTGRES, buf);
 				set_string(&v, buf, strlen(buf));
 				break;
 			}
