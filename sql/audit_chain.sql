@@ -89,6 +89,11 @@ BEGIN;
 SELECT feature_x.set_actor('bob');
 SELECT feature_x.log_event('durable_with_actor', NULL, '{}', true);
 ROLLBACK;
+-- The worker would wait for a caller that locks the log against writers.
+BEGIN;
+LOCK feature_x.audit_log IN SHARE MODE;
+SELECT feature_x.log_event('durable_locked', NULL, '{}', true);
+ROLLBACK;
 SELECT id, action, table_name, details, actor, db_user = session_user AS session_user
   FROM feature_x.audit_log WHERE action LIKE '%rolled_back' OR action LIKE 'durable%'
  ORDER BY id;

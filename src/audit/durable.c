@@ -29,9 +29,11 @@
  * No free worker slot: registration is retried every 10 ms for up to
  * feature_x.durable_slot_wait, then the call fails with 53400.
  *
- * The worker touches nothing but audit_log and its sequence, so it cannot
- * wait for a lock the caller holds unless the caller locked audit_log
- * explicitly (only its owner can); feature_x.durable_timeout bounds that case.
+ * The worker touches nothing but audit_log and its sequence, so it can only
+ * wait for the caller if the caller holds a lock on audit_log that blocks
+ * writers (an explicit LOCK, TRUNCATE attempt, ...), or fail to find the
+ * table if the caller created it; both are refused up front (55P03, 55000).
+ * Locks held by other sessions are bounded by feature_x.durable_timeout.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,10 +41,10 @@
 
 #include <limits.h>
 
+#include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "libpq/pqformat.h"
 #include "libpq/pqmq.h"
 #include "mb/pg_wchar.h"
@@ -52,6 +54,7 @@
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/shm_mq.h"
 #include "storage/shm_toc.h"
@@ -60,9 +63,9 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -224,13 +227,34 @@ session_client_addr(void)
 	return DatumGetCString(DirectFunctionCall1(inet_out, addr));
 }
 
-/* Owner of feature_x.audit_log: the role the worker connects as. */
+/* OID of feature_x.audit_log, or InvalidOid if the database has none. */
 static Oid
-log_owner(void)
+log_relid(void)
 {
-	Oid			relid = get_relname_relid("audit_log",
-										  get_namespace_oid(FEATURE_X_SCHEMA, false));
-	HeapTuple	tuple;
+	Oid			namespace = get_namespace_oid(FEATURE_X_SCHEMA, true);
+
+	return OidIsValid(namespace) ? get_relname_relid("audit_log", namespace) : InvalidOid;
+}
+
+/* True if audit_log was created (or rewritten) by this transaction. */
+static bool
+log_is_new_here(Relation rel)
+{
+	return rel->rd_createSubid != InvalidSubTransactionId ||
+		rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId;
+}
+
+/*
+ * Check that the worker will be able to write audit_log, and return its
+ * owner, the role the worker connects as.  The worker runs in a transaction
+ * of its own: it cannot see an audit_log this transaction created, and would
+ * wait for ever for a lock this transaction holds against writers.
+ */
+static Oid
+log_owner_for_worker(void)
+{
+	Oid			relid = log_relid();
+	Relation	rel;
 	Oid			owner;
 
 	if (!OidIsValid(relid))
@@ -239,11 +263,19 @@ log_owner(void)
 				 errmsg("table %s.audit_log of the feature_x extension does not exist",
 						FEATURE_X_SCHEMA),
 				 errhint("Update the extension with ALTER EXTENSION feature_x UPDATE.")));
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
+	rel = table_open(relid, AccessShareLock);
+	if (log_is_new_here(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot record a durable audit event in the transaction that created the audit log"),
+				 errdetail("The background worker that commits durable events cannot see the audit log before this transaction commits.")));
+	if (CheckRelationLockedByMe(rel, ShareLock, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("cannot record a durable audit event while this transaction locks the audit log against writers"),
+				 errdetail("The background worker that commits durable events would wait for this transaction.")));
+	owner = rel->rd_rel->relowner;
+	table_close(rel, AccessShareLock);
 	return owner;
 }
 
@@ -385,6 +417,7 @@ audit_append_durable(const AuditEntry *entry)
 	shm_mq	   *mq;
 	shm_mq_handle *mqh;
 	BackgroundWorkerHandle *handle;
+	Oid			role;
 	int64		id;
 
 	if (RecoveryInProgress() || XactReadOnly)
@@ -407,6 +440,7 @@ audit_append_durable(const AuditEntry *entry)
 	if (full.logged_at == 0)
 		full.logged_at = GetCurrentStatementStartTimestamp();
 
+	role = log_owner_for_worker();
 	initStringInfo(&request);
 	serialise_entry(&request, &full);
 
@@ -421,7 +455,7 @@ audit_append_durable(const AuditEntry *entry)
 	toc = shm_toc_create(DURABLE_MAGIC, dsm_segment_address(seg), size);
 	header = shm_toc_allocate(toc, sizeof(DurableHeader));
 	header->database = MyDatabaseId;
-	header->role = log_owner();
+	header->role = role;
 	header->request_len = request.len;
 	shm_toc_insert(toc, KEY_HEADER, header);
 	request_copy = shm_toc_allocate(toc, request.len);
@@ -448,7 +482,9 @@ audit_append_durable(const AuditEntry *entry)
  * rolled back.  A failure to record must not hide the migration's own error,
  * so it is reported as a WARNING; this runs in a subtransaction of its own so
  * that such a failure is cleaned up.  Nothing is recorded while the database
- * has no audit log (an extension not yet updated to 1.2).
+ * has no audit log (an extension not yet updated to 1.2), or one that only
+ * this transaction can see (created in it, as by a test that installs the
+ * extension and migrates in one transaction).
  */
 void
 audit_record_migration_failure(const char *version, const char *name,
@@ -457,10 +493,17 @@ audit_record_migration_failure(const char *version, const char *name,
 {
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	Oid			namespace = get_namespace_oid(FEATURE_X_SCHEMA, true);
+	Oid			relid = log_relid();
+	Relation	rel;
+	bool		new_here;
 
-	if (!OidIsValid(namespace) ||
-		!OidIsValid(get_relname_relid("audit_log", namespace)))
+	/* No audit log yet, or none that anyone else can see: nothing to do. */
+	if (!OidIsValid(relid))
+		return;
+	rel = table_open(relid, AccessShareLock);
+	new_here = log_is_new_here(rel);
+	table_close(rel, AccessShareLock);
+	if (new_here)
 		return;
 
 	BeginInternalSubTransaction(NULL);

@@ -109,13 +109,13 @@ got=$(q "SELECT table_name || ' ' || (details->>'version') || ' ' || (details->>
 check "the failure is a durable event: version, SQLSTATE, message, session user (got: $got)" \
 	test "$got" = '20240102000000_bad 20240102000000_bad 42P01 relation "durable_missing" does not exist true'
 
-# 6. no free worker slot.  A session holds audit_log locked, so each durable
+# 6. no free worker slot.  A session holds audit_log in SHARE mode, so each durable
 # event's worker waits for the lock and keeps its slot; with more callers
 # than max_worker_processes, some must find no slot.
 slots=$(q "SHOW max_worker_processes")
 cat >"$WORK/locker.sql" <<'EOF'
 BEGIN;
-LOCK feature_x.audit_log IN ACCESS EXCLUSIVE MODE;
+LOCK feature_x.audit_log IN SHARE MODE;
 SELECT pg_sleep(0.01) FROM generate_series(1, 2000)
  WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'fx_release');
 COMMIT;
@@ -123,7 +123,7 @@ EOF
 bg locker 60 env PGAPPNAME=fx_locker "${PSQL[@]}" -d "$DB" -o /dev/null -f "$WORK/locker.sql"
 wait_for "the locker holds audit_log" 20 \
 	"SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-	   WHERE a.application_name = 'fx_locker' AND l.mode = 'AccessExclusiveLock' AND l.granted
+	   WHERE a.application_name = 'fx_locker' AND l.mode = 'ShareLock' AND l.granted
 		 AND l.relation = 'feature_x.audit_log'::regclass)"
 callers=$((slots + 1))
 for ((i = 1; i <= callers; i++)); do
@@ -160,7 +160,7 @@ grep -h -A2 'ERROR' "$WORK"/caller*.out | head -3 | diag
 
 # 7. the worker is slower than feature_x.durable_timeout.
 bg locker2 60 env PGAPPNAME=fx_locker2 "${PSQL[@]}" -d "$DB" -o /dev/null \
-	-c "BEGIN" -c "LOCK feature_x.audit_log IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(2)" -c "COMMIT"
+	-c "BEGIN" -c "LOCK feature_x.audit_log IN SHARE MODE" -c "SELECT pg_sleep(2)" -c "COMMIT"
 wait_for "the second locker holds audit_log" 20 \
 	"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'fx_locker2' AND query LIKE '%pg_sleep%')"
 got=$(sqlstate "SET feature_x.durable_timeout = 300" "SELECT feature_x.log_event('late', NULL, '{}', true)")

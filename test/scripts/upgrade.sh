@@ -15,7 +15,9 @@
 #     register, migrate, rollback, a deployer's out-of-order migration, status,
 #     health, require_version; upgrade/fill_rbac.sql where V has RBAC: roles,
 #     inheritance, grants, denies, scoped and expiring assignments by an
-#     actor), with each call's effect checked; every table must end up with
+#     actor; upgrade/fill_audit_chain.sql where V has log_event(): events
+#     plain and durable, seals, a purge), with each call's effect checked;
+#     every table must end up with
 #     rows, so a table added later fails here until the fill covers it;
 #   - ALTER EXTENSION feature_x UPDATE, in a backend that has used V's
 #     objects, reaches the latest version, and the new objects work in that
@@ -164,6 +166,11 @@ fill() {
 		has_function "$db" 'feature_x.seed_default_roles()'; then
 		psql_in "$db" "$log.rbac.log" -v sfx="$sfx" -o /dev/null -f "$UP/fill_rbac.sql" || return 1
 		what+=(RBAC)
+	fi
+	if has_function "$db" 'feature_x.log_event(text,text,jsonb,boolean)'; then
+		psql_in "$db" "$log.audit_chain.log" -v sfx="$sfx" -o /dev/null \
+			-f "$UP/fill_audit_chain.sql" || return 1
+		what+=("audit events and seals")
 	fi
 	FILLED="${what[*]:-nothing}"
 }
