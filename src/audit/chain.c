@@ -681,6 +681,43 @@ check_continuity(Finding *finding, const Seal *seal, int64 seal_id,
 						(long long) seal_id, (long long) first_id));
 }
 
+/* The seals, read in order alongside the rows by verification. */
+typedef struct SealWalk
+{
+	KeyScan		scan;
+	bool		have;			/* seal is the current seal */
+	bool		passed_one;		/* a seal has been closed already */
+	Seal		seal;
+	pg_cryptohash_ctx *ctx;		/* chain of the current segment so far */
+	int64		count;			/* rows of the current segment so far */
+} SealWalk;
+
+/* Make the next seal (if any) current; it must continue prev. */
+static void
+walk_to_next_seal(Finding *finding, SealWalk *walk)
+{
+	Seal		prev = walk->seal;
+
+	walk->have = keyscan_next(&walk->scan, ForwardScanDirection);
+	if (!walk->have)
+		return;
+	walk->seal = seal_from_slot(walk->scan.slot);
+	check_continuity(finding, &walk->seal, prev.seal_id + 1, prev.last_id + 1,
+					 prev.chain_hash,
+					 psprintf("seal %lld", (long long) prev.seal_id));
+	walk->ctx = chain_begin(walk->seal.prev_hash);
+	walk->count = 0;
+}
+
+/* Check the current segment against its seal and move on to the next. */
+static void
+walk_close_segment(Finding *finding, SealWalk *walk)
+{
+	check_segment(finding, &walk->seal, walk->ctx, walk->count);
+	walk->passed_one = true;
+	walk_to_next_seal(finding, walk);
+}
+
 /*
  * feature_x.verify_audit_log()
  *		RETURNS TABLE(ok boolean, checked bigint, first_bad_id bigint, reason text)
@@ -695,13 +732,7 @@ fx_verify_audit_log(PG_FUNCTION_ARGS)
 	Anchor		anchor;
 	Finding		finding = {CurrentMemoryContext, 0, NULL};
 	KeyScan		rows;
-	KeyScan		seals;
-	bool		have_seal;
-	Seal		seal = {0};
-	Seal		prev = {0};
-	bool		have_prev = false;
-	pg_cryptohash_ctx *ctx = NULL;
-	int64		segment_count = 0;
+	SealWalk	walk = {0};
 	int64		checked = 0;
 	AttrNumber	id_att;
 	AttrNumber	hash_att;
@@ -731,19 +762,19 @@ fx_verify_audit_log(PG_FUNCTION_ARGS)
 	else
 		anchor_name = "the start of the log";
 
-	keyscan_begin(&seals, audit_relid(SEALS_TABLE), snapshot, PG_INT64_MIN);
-	have_seal = keyscan_next(&seals, ForwardScanDirection);
-	if (have_seal)
+	keyscan_begin(&walk.scan, audit_relid(SEALS_TABLE), snapshot, PG_INT64_MIN);
+	walk.have = keyscan_next(&walk.scan, ForwardScanDirection);
+	if (walk.have)
 	{
-		seal = seal_from_slot(seals.slot);
+		walk.seal = seal_from_slot(walk.scan.slot);
 		if (!anchor.valid)
-			report(&finding, Max(seal.first_id, 1),
+			report(&finding, Max(walk.seal.first_id, 1),
 				   psprintf("the anchor recorded by purge event %lld was altered",
 							(long long) anchor.event_id));
 		else
-			check_continuity(&finding, &seal, anchor.next_seal_id,
+			check_continuity(&finding, &walk.seal, anchor.next_seal_id,
 							 anchor.next_first_id, anchor.hash, anchor_name);
-		ctx = chain_begin(seal.prev_hash);
+		walk.ctx = chain_begin(walk.seal.prev_hash);
 	}
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "feature_x verify row",
@@ -768,31 +799,20 @@ fx_verify_audit_log(PG_FUNCTION_ARGS)
 				   psprintf("row %lld does not match its row_hash; it was modified", (long long) id));
 
 		/* Close the segments that end before this row. */
-		while (have_seal && id > seal.last_id)
+		if (walk.have && id > walk.seal.last_id)
 		{
 			MemoryContextSwitchTo(oldcxt);
-			check_segment(&finding, &seal, ctx, segment_count);
-			prev = seal;
-			have_prev = true;
-			have_seal = keyscan_next(&seals, ForwardScanDirection);
-			if (have_seal)
-			{
-				seal = seal_from_slot(seals.slot);
-				check_continuity(&finding, &seal, prev.seal_id + 1,
-								 prev.last_id + 1, prev.chain_hash,
-								 psprintf("seal %lld", (long long) prev.seal_id));
-				ctx = chain_begin(seal.prev_hash);
-				segment_count = 0;
-			}
+			while (walk.have && id > walk.seal.last_id)
+				walk_close_segment(&finding, &walk);
 			MemoryContextSwitchTo(rowcxt);
 		}
 
-		if (have_seal && id >= seal.first_id)
+		if (walk.have && id >= walk.seal.first_id)
 		{
-			chain_add(ctx, slot, hash_att);
-			segment_count++;
+			chain_add(walk.ctx, slot, hash_att);
+			walk.count++;
 		}
-		else if (have_seal || (!have_prev && id < anchor.next_first_id))
+		else if (walk.have || (!walk.passed_one && id < anchor.next_first_id))
 			report(&finding, id,
 				   psprintf("row %lld lies outside the sealed segments; it was inserted out of band, or its seal was deleted",
 							(long long) id));
@@ -807,22 +827,9 @@ fx_verify_audit_log(PG_FUNCTION_ARGS)
 	MemoryContextDelete(rowcxt);
 
 	/* Seals left over have no rows after them: each must still add up. */
-	while (have_seal)
-	{
-		check_segment(&finding, &seal, ctx, segment_count);
-		prev = seal;
-		have_seal = keyscan_next(&seals, ForwardScanDirection);
-		if (have_seal)
-		{
-			seal = seal_from_slot(seals.slot);
-			check_continuity(&finding, &seal, prev.seal_id + 1, prev.last_id + 1,
-							 prev.chain_hash,
-							 psprintf("seal %lld", (long long) prev.seal_id));
-			ctx = chain_begin(seal.prev_hash);
-			segment_count = 0;
-		}
-	}
-	keyscan_end(&seals);
+	while (walk.have)
+		walk_close_segment(&finding, &walk);
+	keyscan_end(&walk.scan);
 	UnregisterSnapshot(snapshot);
 
 	owner_access_exit(&access);
@@ -888,6 +895,21 @@ purgeable_seals(Oid seals_relid, Snapshot snapshot, TimestampTz cutoff,
 	return count;
 }
 
+/* Run one of purge's DELETEs (one bigint parameter); rows deleted. */
+static int64
+purge_delete(const char *sql, int64 upto, Snapshot snapshot)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(upto)};
+	SPIPlanPtr	plan = SPI_prepare(sql, 1, argtypes);
+
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, args, NULL, snapshot, InvalidSnapshot,
+							 false, true, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not run the audit purge: %s", sql);
+	return (int64) SPI_processed;
+}
+
 /* feature_x.purge_audit_log(older_than timestamptz) RETURNS bigint */
 Datum
 fx_purge_audit_log(PG_FUNCTION_ARGS)
@@ -926,29 +948,13 @@ fx_purge_audit_log(PG_FUNCTION_ARGS)
 							 &last, &oldest_kept);
 	if (nseals > 0)
 	{
-		Oid			argtypes[1] = {INT8OID};
-		Datum		args[1];
-		SPIPlanPtr	plan;
-
 		purge_running = true;
 		PG_TRY();
 		{
-			args[0] = Int64GetDatum(last.last_id);
-			plan = SPI_prepare("DELETE FROM feature_x.audit_log WHERE id <= $1",
-							   1, argtypes);
-			if (plan == NULL ||
-				SPI_execute_snapshot(plan, args, NULL, snapshot, InvalidSnapshot,
-									 false, true, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not delete purged audit rows");
-			deleted = SPI_processed;
-
-			args[0] = Int64GetDatum(last.seal_id);
-			plan = SPI_prepare("DELETE FROM feature_x.audit_seals WHERE seal_id <= $1",
-							   1, argtypes);
-			if (plan == NULL ||
-				SPI_execute_snapshot(plan, args, NULL, snapshot, InvalidSnapshot,
-									 false, true, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not delete purged audit seals");
+			deleted = purge_delete("DELETE FROM feature_x.audit_log WHERE id <= $1",
+								   last.last_id, snapshot);
+			(void) purge_delete("DELETE FROM feature_x.audit_seals WHERE seal_id <= $1",
+								last.seal_id, snapshot);
 		}
 		PG_FINALLY();
 		{

@@ -70,6 +70,8 @@ COMMIT;
 EOF
 	PGAPPNAME="fx_$name" "${PSQL[@]}" -d "$DB" -f "$WORK/$name.sql" >"$WORK/$name.out" 2>&1 &
 	VICTIM_PID=$!
+	# Not a job of this shell any more: no "Killed" report when it is killed.
+	disown "$VICTIM_PID"
 	wait_for "$name is inside its transaction, after both events" 20 \
 		"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'fx_$name'
 		   AND query LIKE '%pg_sleep%' AND state = 'active')"
@@ -79,7 +81,6 @@ victim killed_client
 check "killed_client: the durable event is visible while the transaction is still open" \
 	test "$(count durable_killed_client)/$(count plain_killed_client)" = 1/0
 kill -9 "$VICTIM_PID"
-wait "$VICTIM_PID" 2>/dev/null || true
 q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fx_killed_client'" >/dev/null
 wait_for "the killed client's backend has gone" 20 \
 	"SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'fx_killed_client')"
@@ -88,7 +89,6 @@ check "killed_client: after the client was killed, the durable event is there an
 
 victim terminated
 q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fx_terminated'" >/dev/null
-wait "$VICTIM_PID" 2>/dev/null || true
 wait_for "the terminated backend has gone" 20 \
 	"SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'fx_terminated')"
 check "terminated: after pg_terminate_backend, the durable event is there and the plain one is not" \
