@@ -16,7 +16,10 @@
 #     health, require_version; upgrade/fill_rbac.sql where V has RBAC: roles,
 #     inheritance, grants, denies, scoped and expiring assignments by an
 #     actor; upgrade/fill_audit_chain.sql where V has log_event(): events
-#     plain and durable, seals, a purge), with each call's effect checked;
+#     plain and durable, seals, a purge; upgrade/fill_audit.sql where V has
+#     enable_audit(): audited tables, with and without a key, an excluded
+#     column, inserts, updates by an actor, a key change, deletes, a disabled
+#     table), with each call's effect checked;
 #     every table must end up with
 #     rows, so a table added later fails here until the fill covers it;
 #   - ALTER EXTENSION feature_x UPDATE, in a backend that has used V's
@@ -171,6 +174,11 @@ fill() {
 		psql_in "$db" "$log.audit_chain.log" -v sfx="$sfx" -o /dev/null \
 			-f "$UP/fill_audit_chain.sql" || return 1
 		what+=("audit events and seals")
+	fi
+	if has_function "$db" 'feature_x.enable_audit(regclass,text[])'; then
+		psql_in "$db" "$log.audit.log" -v sfx="$sfx" -o /dev/null -f "$UP/fill_audit.sql" ||
+			return 1
+		what+=("audited changes")
 	fi
 	FILLED="${what[*]:-nothing}"
 }
