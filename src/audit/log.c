@@ -118,6 +118,7 @@ static Datum client_addr_value;
 struct AuditWriter
 {
 	MemoryContext cxt;			/* the writer's own allocations */
+	LogTarget	target;			/* as found at audit_writer_begin() */
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
@@ -409,7 +410,8 @@ audit_writer_begin(void)
 
 	writer = palloc0(sizeof(AuditWriter));
 	writer->cxt = CurrentMemoryContext;
-	writer->rel = table_open(log_target.relid, RowExclusiveLock);
+	writer->target = log_target;
+	writer->rel = table_open(writer->target.relid, RowExclusiveLock);
 	(void) GetTopFullTransactionId();
 
 	writer->estate = CreateExecutorState();
@@ -475,7 +477,7 @@ writer_flush(AuditWriter *writer)
 static inline void
 set_text(AuditWriter *writer, LogColumn col, const char *s)
 {
-	int			i = log_target.attnum[col] - 1;
+	int			i = writer->target.attnum[col] - 1;
 
 	if (s == NULL)
 		return;
@@ -500,7 +502,7 @@ set_text(AuditWriter *writer, LogColumn col, const char *s)
 static inline void
 set_datum(AuditWriter *writer, LogColumn col, Datum value)
 {
-	int			i = log_target.attnum[col] - 1;
+	int			i = writer->target.attnum[col] - 1;
 
 	writer->values[i] = value;
 	writer->isnull[i] = false;
@@ -532,7 +534,7 @@ audit_writer_append(AuditWriter *writer, const AuditEntry *entry)
 	memset(writer->isnull, true, tupdesc->natts * sizeof(bool));
 
 	/* The lock and the xid are in place since audit_writer_begin(). */
-	id = nextval_internal(log_target.seqid, false);
+	id = nextval_internal(writer->target.seqid, false);
 	set_datum(writer, COL_ID, Int64GetDatum(id));
 	set_datum(writer, COL_LOGGED_AT,
 			  TimestampTzGetDatum(entry->logged_at != 0 ? entry->logged_at :
