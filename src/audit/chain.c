@@ -36,7 +36,9 @@
  * triggers.  All triggers are ENABLE ALWAYS.  A superuser can still disable
  * them; that is what verify_audit_log() is for.
  *
- * Verification reads rows and seals with one fresh snapshot, recomputes each
+ * Verification first seals if it can do so at once (it never waits for
+ * writers or for another sealer), then reads rows and seals with one fresh
+ * snapshot, recomputes each
  * row's hash, recomputes each sealed segment, and checks that the seals are
  * contiguous, chained, and start at the genesis or the latest purge anchor.
  * Rows after the last seal (the unsealed tail) are checked row by row only,
@@ -396,10 +398,11 @@ latest_anchor(Snapshot snapshot)
  * autovacuum, which holds ShareUpdateExclusiveLock but never writes audit
  * rows, is not waited for.  If a backend slot has been reused since
  * GetLockConflicts(), the old virtual xid has ended and the wait returns at
- * once, whatever now runs in the slot.
+ * once, whatever now runs in the slot.  With nowait, return false instead of
+ * waiting if there is any such transaction.
  */
-static void
-wait_for_writers(Oid log_relid)
+static bool
+wait_for_writers(Oid log_relid, bool nowait)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *holders;
@@ -412,8 +415,11 @@ wait_for_writers(Oid log_relid)
 
 		if (proc != NULL && (proc->statusFlags & PROC_IS_AUTOVACUUM))
 			continue;
+		if (nowait)
+			return false;
 		(void) VirtualXactLock(*holders, true);
 	}
+	return true;
 }
 
 /* The newest seal visible to snapshot; false if there is none. */
@@ -433,11 +439,13 @@ newest_seal(Oid seals_relid, Snapshot snapshot, Seal *seal)
 
 /*
  * Seal everything up to the sequence's current value.  Returns the number of
- * rows sealed.  The caller holds the sealer lock, is connected to SPI and is
- * inside owner_access_enter(); the new seal is visible to its next command.
+ * rows sealed; with nowait, -1 (and nothing sealed) if that would mean
+ * waiting for writers.  The caller holds the sealer lock, is connected to SPI
+ * and is inside owner_access_enter(); the new seal is visible to its next
+ * command.
  */
 static int64
-seal_now(void)
+seal_now(bool nowait)
 {
 	Oid			log_relid = audit_relid(LOG_TABLE);
 	Oid			seals_relid = audit_relid(SEALS_TABLE);
@@ -493,7 +501,8 @@ seal_now(void)
 		return 0;
 
 	/* After this, no id <= last_id can commit any more. */
-	wait_for_writers(log_relid);
+	if (!wait_for_writers(log_relid, nowait))
+		return -1;
 
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ctx = chain_begin(prev_hash);
@@ -621,7 +630,7 @@ fx_seal_audit_log(PG_FUNCTION_ARGS)
 	SPI_connect();
 	owner_access_enter(&access, LOG_TABLE);
 	(void) sealer_lock(false);
-	count = seal_now();
+	count = seal_now(false);
 	owner_access_exit(&access);
 	SPI_finish();
 	PG_RETURN_INT64(count);
@@ -747,11 +756,12 @@ fx_verify_audit_log(PG_FUNCTION_ARGS)
 	owner_access_enter(&access, LOG_TABLE);
 
 	/*
-	 * Seal first when we can, so that the tail is as short as possible; if
-	 * another sealer is at work, its seal will do.
+	 * Seal first when that takes no waiting, so that the tail is as short as
+	 * possible; verification never waits for writers (an idle transaction
+	 * that wrote an audit row would hold it up) nor for another sealer.
 	 */
 	if (!RecoveryInProgress() && !XactReadOnly && sealer_lock(true))
-		(void) seal_now();
+		(void) seal_now(true);
 
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	/* After the snapshot: every row it sees has an id up to this. */
@@ -941,7 +951,7 @@ fx_purge_audit_log(PG_FUNCTION_ARGS)
 	SPI_connect();
 	owner_access_enter(&access, LOG_TABLE);
 	(void) sealer_lock(false);
-	(void) seal_now();
+	(void) seal_now(false);
 
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	nseals = purgeable_seals(audit_relid(SEALS_TABLE), snapshot, cutoff,
