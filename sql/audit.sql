@@ -247,9 +247,11 @@ SELECT has_sequence_privilege('regress_fx_audit_clerk', 'feature_x.audit_log_id_
 -- ---------------------------------------------------------------------
 CREATE VIEW audit_view AS SELECT 1 AS x;
 CREATE TABLE audit_part (id int, PRIMARY KEY (id)) PARTITION BY RANGE (id);
+CREATE TABLE audit_part_1 PARTITION OF audit_part FOR VALUES FROM (1) TO (100);
 SELECT feature_x.enable_audit(NULL);
 SELECT feature_x.enable_audit('audit_view');
 SELECT feature_x.enable_audit('audit_part');
+SELECT feature_x.enable_audit('audit_part_1');
 SELECT feature_x.enable_audit('pg_class');
 SELECT feature_x.enable_audit('feature_x.migrations');
 SELECT feature_x.enable_audit('audit_items', ARRAY['nope']);
@@ -280,6 +282,7 @@ SELECT call, expected, pg_temp.sqlstate_of(call) AS actual
 	('SELECT feature_x.enable_audit(NULL)', '22004'),
 	('SELECT feature_x.enable_audit(''audit_view'')', '42809'),
 	('SELECT feature_x.enable_audit(''audit_part'')', '0A000'),
+	('SELECT feature_x.enable_audit(''audit_part_1'')', '0A000'),
 	('SELECT feature_x.enable_audit(''pg_class'')', '42809'),
 	('SELECT feature_x.enable_audit(''feature_x.migrations'')', '42809'),
 	('SELECT feature_x.enable_audit(''audit_items'', ARRAY[''nope''])', '42703'),

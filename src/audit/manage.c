@@ -15,9 +15,10 @@
  * Each effective call is itself logged (ENABLE_AUDIT / DISABLE_AUDIT, with
  * the exclusions in details); a call that changes nothing logs nothing.
  *
- * Only ordinary tables can be audited.  Partitioned tables are refused:
- * statement-level triggers on the parent do not see DML that names a
- * partition, and those on a partition do not fire for DML through the parent.
+ * Only ordinary tables can be audited.  Partitioned tables and partitions
+ * are refused: statement-level triggers on the parent do not see DML that
+ * names a partition, and those on a partition do not fire for DML through
+ * the parent, so either way changes would go unlogged without a trace.
  *
  *-------------------------------------------------------------------------
  */
@@ -122,6 +123,11 @@ check_auditable(Relation rel)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot audit partitioned table %s", qualified_name(rel)),
 				 errdetail("Statement-level triggers of a partitioned table do not see changes made directly to its partitions.")));
+	if (rel->rd_rel->relispartition)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot audit %s because it is a partition", qualified_name(rel)),
+				 errdetail("Statement-level triggers of a partition do not fire for changes made through its partitioned table.")));
 	if (relkind != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
