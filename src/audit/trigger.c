@@ -132,8 +132,11 @@ typedef struct AuditTable
 	char	   *table_name;		/* schema-qualified, quoted */
 	int			natts;
 	AuditColumn *columns;
+	/* Column indexes (0-based), each list in jsonb's order of object keys. */
+	int			nlogged;		/* neither dropped nor excluded */
+	int		   *logged;
 	int			nkey;			/* 0: the whole row is the key */
-	int		   *key;			/* column indexes (0-based) */
+	int		   *key;
 } AuditTable;
 
 static HTAB *audit_tables = NULL;
@@ -262,6 +265,22 @@ trigger_exclusions(Trigger *trigger, Datum **names, int *nnames)
 					  names, NULL, nnames);
 }
 
+/*
+ * Order of two columns' names as jsonb orders object keys (shorter first,
+ * then bytewise), so that objects can be built already sorted.
+ */
+static int
+key_order_cmp(const void *a, const void *b, void *arg)
+{
+	const AuditColumn *columns = (const AuditColumn *) arg;
+	const AuditColumn *ca = &columns[*(const int *) a];
+	const AuditColumn *cb = &columns[*(const int *) b];
+
+	if (ca->namelen != cb->namelen)
+		return ca->namelen < cb->namelen ? -1 : 1;
+	return memcmp(ca->name, cb->name, ca->namelen);
+}
+
 static void
 audit_table_build(AuditTable *entry, Trigger *trigger, Relation rel)
 {
@@ -316,6 +335,16 @@ audit_table_build(AuditTable *entry, Trigger *trigger, Relation rel)
 		entry->columns[j].excluded = true;
 	}
 
+	entry->logged = palloc(entry->natts * sizeof(int));
+	entry->nlogged = 0;
+	for (i = 0; i < entry->natts; i++)
+	{
+		if (!entry->columns[i].dropped && !entry->columns[i].excluded)
+			entry->logged[entry->nlogged++] = i;
+	}
+	qsort_arg(entry->logged, entry->nlogged, sizeof(int), key_order_cmp,
+			  entry->columns);
+
 	entry->nkey = 0;
 	keyindex = RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(keyindex) &&
@@ -338,6 +367,7 @@ audit_table_build(AuditTable *entry, Trigger *trigger, Relation rel)
 		index_close(index, AccessShareLock);
 		if (i == nkey)
 		{
+			qsort_arg(key, nkey, sizeof(int), key_order_cmp, entry->columns);
 			entry->nkey = nkey;
 			entry->key = key;
 		}
@@ -518,39 +548,33 @@ push_composite(JsonbParseState **ps, Datum value)
 	ReleaseTupleDesc(tupdesc);
 }
 
-static void
-push_value(JsonbParseState **ps, JsonbIteratorToken token, Datum value,
-		   bool isnull, const ValueType *type)
+/*
+ * Fill *v with a value of a type without structure; false (and *v untouched)
+ * for jsonb, json, arrays and composites.
+ */
+static bool
+scalar_value(JsonbValue *v, Datum value, const ValueType *type)
 {
-	JsonbValue	v;
-
-	if (isnull)
-	{
-		v.type = jbvNull;
-		pushJsonbValue(ps, token, &v);
-		return;
-	}
-
 	switch (type->kind)
 	{
 		case VK_BOOL:
-			v.type = jbvBool;
-			v.val.boolean = DatumGetBool(value);
+			v->type = jbvBool;
+			v->val.boolean = DatumGetBool(value);
 			break;
 		case VK_INT2:
-			set_numeric(&v, int64_to_numeric(DatumGetInt16(value)));
+			set_numeric(v, int64_to_numeric(DatumGetInt16(value)));
 			break;
 		case VK_INT4:
-			set_numeric(&v, int64_to_numeric(DatumGetInt32(value)));
+			set_numeric(v, int64_to_numeric(DatumGetInt32(value)));
 			break;
 		case VK_INT8:
-			set_numeric(&v, int64_to_numeric(DatumGetInt64(value)));
+			set_numeric(v, int64_to_numeric(DatumGetInt64(value)));
 			break;
 		case VK_FLOAT4:
-			set_float(&v, DatumGetFloat4(value), true);
+			set_float(v, DatumGetFloat4(value), true);
 			break;
 		case VK_FLOAT8:
-			set_float(&v, DatumGetFloat8(value), false);
+			set_float(v, DatumGetFloat8(value), false);
 			break;
 		case VK_NUMERIC:
 			{
@@ -560,27 +584,24 @@ push_value(JsonbParseState **ps, JsonbIteratorToken token, Datum value,
 				{
 					char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, value));
 
-					set_string(&v, s, strlen(s));
+					set_string(v, s, strlen(s));
 				}
 				else
-					set_numeric(&v, n);
+					set_numeric(v, n);
 				break;
 			}
 		case VK_TEXT:
 			{
 				text	   *t = DatumGetTextPP(value);
 
-				set_string(&v, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				set_string(v, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 				break;
 			}
 		case VK_JSONB:
-			push_jsonb(ps, token, DatumGetJsonbP(value));
-			return;
 		case VK_JSON:
-			push_jsonb(ps, token,
-					   DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														  CStringGetDatum(TextDatumGetCString(value)))));
-			return;
+		case VK_ARRAY:
+		case VK_COMPOSITE:
+			return false;
 		case VK_BYTEA:
 			{
 				bytea	   *b = DatumGetByteaPP(value);
@@ -590,7 +611,7 @@ push_value(JsonbParseState **ps, JsonbIteratorToken token, Datum value,
 				hex[0] = '\\';
 				hex[1] = 'x';
 				hex_encode(VARDATA_ANY(b), len, hex + 2);
-				set_string(&v, hex, 2 + 2 * len);
+				set_string(v, hex, 2 + 2 * len);
 				break;
 			}
 		case VK_DATETIME:
@@ -599,7 +620,7 @@ push_value(JsonbParseState **ps, JsonbIteratorToken token, Datum value,
 				const int	utc = 0;
 
 				JsonEncodeDateTime(buf, value, type->typid, &utc);
-				set_string(&v, buf, strlen(buf));
+				set_string(v, buf, strlen(buf));
 				break;
 			}
 		case VK_INTERVAL:
@@ -607,78 +628,125 @@ push_value(JsonbParseState **ps, JsonbIteratorToken token, Datum value,
 				char	   *buf = palloc(MAXDATELEN + 1);
 
 				fx_encode_interval(DatumGetIntervalP(value), INTSTYLE_POSTGRES, buf);
-				set_string(&v, buf, strlen(buf));
+				set_string(v, buf, strlen(buf));
 				break;
 			}
-		case VK_ARRAY:
-			push_array(ps, value, type);
-			return;
-		case VK_COMPOSITE:
-			push_composite(ps, value);
-			return;
 		case VK_OTHER:
 			{
 				char	   *s = OutputFunctionCall((FmgrInfo *) &type->output, value);
 
-				set_string(&v, s, strlen(s));
+				set_string(v, s, strlen(s));
 				break;
 			}
+	}
+	return true;
+}
+
+static void
+push_value(JsonbParseState **ps, JsonbIteratorToken token, Datum value,
+		   bool isnull, const ValueType *type)
+{
+	JsonbValue	v;
+
+	if (isnull)
+		v.type = jbvNull;
+	else if (!scalar_value(&v, value, type))
+	{
+		switch (type->kind)
+		{
+			case VK_JSONB:
+				push_jsonb(ps, token, DatumGetJsonbP(value));
+				return;
+			case VK_JSON:
+				push_jsonb(ps, token,
+						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															  CStringGetDatum(TextDatumGetCString(value)))));
+				return;
+			case VK_ARRAY:
+				push_array(ps, value, type);
+				return;
+			case VK_COMPOSITE:
+				push_composite(ps, value);
+				return;
+			default:
+				elog(ERROR, "unexpected value kind %d", (int) type->kind);
+		}
 	}
 	pushJsonbValue(ps, token, &v);
 }
 
-static inline void
-push_column(JsonbParseState **ps, const AuditColumn *col, Datum value, bool isnull)
+/*
+ * One column's value as a JsonbValue: scalars directly, anything with
+ * structure through a parse state (one array element, taken out again).
+ */
+static void
+column_value(JsonbValue *out, const AuditColumn *col, Datum value, bool isnull)
 {
-	JsonbValue	key;
+	JsonbParseState *ps = NULL;
+	JsonbValue *array;
 
-	set_string(&key, col->name, col->namelen);
-	pushJsonbValue(ps, WJB_KEY, &key);
-	push_value(ps, WJB_VALUE, value, isnull, &col->type);
+	if (isnull)
+	{
+		out->type = jbvNull;
+		return;
+	}
+	if (scalar_value(out, value, &col->type))
+		return;
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	push_value(&ps, WJB_ELEM, value, false, &col->type);
+	array = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	*out = array->val.array.elems[0];
 }
 
-/* Every logged column of the row in slot, as an object. */
+/* Start an object of at most n pairs. */
+static void
+object_begin(JsonbValue *object, int n)
+{
+	object->type = jbvObject;
+	object->val.object.nPairs = 0;
+	object->val.object.pairs = palloc(Max(n, 1) * sizeof(JsonbPair));
+}
+
+/* Add a column; columns must come in key order (AuditTable's lists). */
+static void
+object_add(JsonbValue *object, const AuditColumn *col, Datum value, bool isnull)
+{
+	JsonbPair  *pair = &object->val.object.pairs[object->val.object.nPairs];
+
+	set_string(&pair->key, col->name, col->namelen);
+	column_value(&pair->value, col, value, isnull);
+	pair->order = object->val.object.nPairs++;
+}
+
+/* The columns cols[0..n-1] of the row in slot, as an object. */
+static Jsonb *
+columns_object(const AuditTable *table, const int *cols, int n,
+			   TupleTableSlot *slot)
+{
+	JsonbValue	object;
+	int			i;
+
+	object_begin(&object, n);
+	for (i = 0; i < n; i++)
+		object_add(&object, &table->columns[cols[i]],
+				   slot->tts_values[cols[i]], slot->tts_isnull[cols[i]]);
+	return JsonbValueToJsonb(&object);
+}
+
+/* Every logged column of the row in slot. */
 static Jsonb *
 row_object(const AuditTable *table, TupleTableSlot *slot)
 {
-	JsonbParseState *ps = NULL;
-	JsonbValue *result;
-	int			i;
-
-	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	for (i = 0; i < table->natts; i++)
-	{
-		const AuditColumn *col = &table->columns[i];
-
-		if (col->dropped || col->excluded)
-			continue;
-		push_column(&ps, col, slot->tts_values[i], slot->tts_isnull[i]);
-	}
-	result = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(result);
+	return columns_object(table, table->logged, table->nlogged, slot);
 }
 
 /* The key of the row in slot; whole is row_object() of it if known. */
 static Jsonb *
 key_object(const AuditTable *table, TupleTableSlot *slot, Jsonb *whole)
 {
-	JsonbParseState *ps = NULL;
-	JsonbValue *result;
-	int			i;
-
 	if (table->nkey == 0)
 		return whole != NULL ? whole : row_object(table, slot);
-
-	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	for (i = 0; i < table->nkey; i++)
-	{
-		int			k = table->key[i];
-
-		push_column(&ps, &table->columns[k], slot->tts_values[k],
-					slot->tts_isnull[k]);
-	}
-	result = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(result);
+	return columns_object(table, table->key, table->nkey, slot);
 }
 
 /*
@@ -785,10 +853,11 @@ log_updates(AuditTable *table, TupleDesc tupdesc, Tuplestorestate *oldstore,
 	while (tuplestore_gettupleslot(oldstore, true, false, oldslot))
 	{
 		MemoryContext oldcxt;
-		JsonbParseState *oldps = NULL;
-		JsonbParseState *newps = NULL;
+		JsonbValue	old_object;
+		JsonbValue	new_object;
 		JsonbParseState *excps = NULL;
 		bool		changed = false;
+		int			n;
 		int			i;
 
 		if (!tuplestore_gettupleslot(newstore, true, false, newslot))
@@ -798,43 +867,49 @@ log_updates(AuditTable *table, TupleDesc tupdesc, Tuplestorestate *oldstore,
 		slot_getallattrs(oldslot);
 		slot_getallattrs(newslot);
 
-		pushJsonbValue(&oldps, WJB_BEGIN_OBJECT, NULL);
-		pushJsonbValue(&newps, WJB_BEGIN_OBJECT, NULL);
+		object_begin(&old_object, table->nlogged);
+		object_begin(&new_object, table->nlogged);
+		for (n = 0; n < table->nlogged; n++)
+		{
+			i = table->logged[n];
+			if (same_value(oldslot->tts_values[i], oldslot->tts_isnull[i],
+						   newslot->tts_values[i], newslot->tts_isnull[i],
+						   TupleDescAttr(tupdesc, i)))
+				continue;
+			changed = true;
+			object_add(&old_object, &table->columns[i],
+					   oldslot->tts_values[i], oldslot->tts_isnull[i]);
+			object_add(&new_object, &table->columns[i],
+					   newslot->tts_values[i], newslot->tts_isnull[i]);
+		}
 		for (i = 0; i < table->natts; i++)
 		{
 			const AuditColumn *col = &table->columns[i];
+			JsonbValue	name;
 
-			if (col->dropped ||
+			if (!col->excluded ||
 				same_value(oldslot->tts_values[i], oldslot->tts_isnull[i],
 						   newslot->tts_values[i], newslot->tts_isnull[i],
 						   TupleDescAttr(tupdesc, i)))
 				continue;
 			changed = true;
-			if (col->excluded)
+			if (excps == NULL)
 			{
-				JsonbValue	name;
+				JsonbValue	key;
 
-				if (excps == NULL)
-				{
-					JsonbValue	key;
-
-					pushJsonbValue(&excps, WJB_BEGIN_OBJECT, NULL);
-					set_string(&key, "excluded_changed", strlen("excluded_changed"));
-					pushJsonbValue(&excps, WJB_KEY, &key);
-					pushJsonbValue(&excps, WJB_BEGIN_ARRAY, NULL);
-				}
-				set_string(&name, col->name, col->namelen);
-				pushJsonbValue(&excps, WJB_ELEM, &name);
-				continue;
+				pushJsonbValue(&excps, WJB_BEGIN_OBJECT, NULL);
+				set_string(&key, "excluded_changed", strlen("excluded_changed"));
+				pushJsonbValue(&excps, WJB_KEY, &key);
+				pushJsonbValue(&excps, WJB_BEGIN_ARRAY, NULL);
 			}
-			push_column(&oldps, col, oldslot->tts_values[i], oldslot->tts_isnull[i]);
-			push_column(&newps, col, newslot->tts_values[i], newslot->tts_isnull[i]);
+			set_string(&name, col->name, col->namelen);
+			pushJsonbValue(&excps, WJB_ELEM, &name);
 		}
 
 		if (changed)
 		{
-			entry.old_data = JsonbValueToJsonb(pushJsonbValue(&oldps, WJB_END_OBJECT, NULL));
-			entry.new_data = JsonbValueToJsonb(pushJsonbValue(&newps, WJB_END_OBJECT, NULL));
+			entry.old_data = JsonbValueToJsonb(&old_object);
+			entry.new_data = JsonbValueToJsonb(&new_object);
 			entry.details = NULL;
 			if (excps != NULL)
 			{

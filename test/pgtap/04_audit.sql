@@ -5,7 +5,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SET client_min_messages = warning;
 CREATE EXTENSION feature_x;
-SELECT plan(65);
+SELECT plan(66);
 
 -- Entries written after the mark (the log may hold rows already when this
 -- file runs on an upgraded database).
@@ -134,6 +134,15 @@ DELETE FROM fx_ri;
 SELECT ok((SELECT NOT old_data ? 'pw' FROM pg_temp.last_entry()), 'excluded column absent from DELETE');
 SELECT is((SELECT count(*)::int FROM pg_temp.entries() e WHERE e::text LIKE '%hunter%'),
 		  0, 'no excluded value anywhere in the log');
+
+-- The objects are built already in jsonb's key order: they equal their
+-- own text round trip (unsorted keys would not).
+SELECT ok((SELECT bool_and(row_key IS NOT DISTINCT FROM row_key::text::jsonb
+						   AND old_data IS NOT DISTINCT FROM old_data::text::jsonb
+						   AND new_data IS NOT DISTINCT FROM new_data::text::jsonb)
+			 FROM feature_x.audit_log l
+			WHERE l.id > (SELECT min(id) FROM feature_x.audit_log WHERE table_name = 'public.fx_types')),
+		  'logged objects are valid jsonb with sorted keys');
 
 -- ---------------------------------------------------------------------
 -- Management.
