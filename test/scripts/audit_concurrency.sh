@@ -19,7 +19,10 @@
 #   - verify_audit_log() is ok afterwards and checked every row;
 #   - editing, deleting or inserting a row of the log by hand (as a superuser
 #     who disables the triggers) makes it not ok, each on its own, and the
-#     genuine log verifies again afterwards.
+#     genuine log verifies again afterwards;
+#   - with a writing transaction left open, verify_audit_log() still answers
+#     (ok) while seal_audit_log() waits for it; once it commits, its row gets
+#     sealed.
 set -euo pipefail
 
 FX_TEST=audit_concurrency
@@ -136,5 +139,37 @@ tamper "inserting a copy of row $mid into the rolled-back id $gap" \
 			row_key, old_data, new_data, details, row_hash FROM feature_x.audit_log WHERE id = $mid"
 got=$(q "SELECT ok FROM feature_x.verify_audit_log()")
 check "the untouched log verifies again (got $got)" test "$got" = t
+
+# A writer whose transaction stays open: sealing waits for it, verification
+# does not (it checks the row-hashed tail instead of sealing it).
+cat >"$WORK/open_writer.sql" <<'EOF'
+BEGIN;
+SELECT feature_x.log_event('open_writer');
+DO $$
+BEGIN
+	FOR i IN 1..2000 LOOP
+		EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'fx_release_writer');
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+END
+$$;
+COMMIT;
+EOF
+bg open_writer 60 env PGAPPNAME=fx_open_writer "${PSQL[@]}" -d "$DB" -o /dev/null -f "$WORK/open_writer.sql"
+wait_for "the open writer has logged its event" 20 \
+	"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'fx_open_writer'
+	   AND query LIKE '%pg_sleep%')"
+got=$(q "SET statement_timeout = '20s'; SELECT ok FROM feature_x.verify_audit_log()")
+check "verify_audit_log() does not wait for an open writing transaction (got $got)" test "$got" = t
+got=$("${PSQL[@]}" -At -v ON_ERROR_STOP=0 -d "$DB" -c "SET statement_timeout = '500ms'" \
+	-c "SELECT feature_x.seal_audit_log()" -c '\echo sqlstate=:SQLSTATE' 2>&1 | sed -n 's/^sqlstate=//p')
+check "seal_audit_log() waits for it (cancelled by statement_timeout: $got)" test "$got" = 57014
+psql -X -q -d "$DB" -c "SET application_name = fx_release_writer; SELECT pg_sleep(0.3)" >/dev/null
+reap open_writer
+got=$(q "SELECT feature_x.seal_audit_log() > 0;
+		 SELECT (SELECT max(last_id) FROM feature_x.audit_seals)
+				>= (SELECT id FROM feature_x.audit_log WHERE action = 'open_writer');
+		 SELECT ok FROM feature_x.verify_audit_log();" | tr -d '\n')
+check "once it committed, its row is sealed and the log verifies (got $got)" test "$got" = ttt
 
 finish

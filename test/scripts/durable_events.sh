@@ -116,8 +116,14 @@ slots=$(q "SHOW max_worker_processes")
 cat >"$WORK/locker.sql" <<'EOF'
 BEGIN;
 LOCK feature_x.audit_log IN SHARE MODE;
-SELECT pg_sleep(0.01) FROM generate_series(1, 2000)
- WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'fx_release');
+DO $$
+BEGIN
+	FOR i IN 1..2000 LOOP
+		EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'fx_release');
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+END
+$$;
 COMMIT;
 EOF
 bg locker 60 env PGAPPNAME=fx_locker "${PSQL[@]}" -d "$DB" -o /dev/null -f "$WORK/locker.sql"
