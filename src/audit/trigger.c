@@ -30,9 +30,12 @@
  * numeric NaN/Infinity as strings), text as strings, json/jsonb embedded,
  * bytea as a "\x..." hex string, date/time types as ISO 8601 strings
  * (timestamptz in UTC, independent of DateStyle and TimeZone), intervals in
- * the postgres style ("1 day 02:00:00", whatever IntervalStyle), arrays as JSON
- * arrays (nested per dimension), composites as objects, domains as their base
- * type, anything else (enums, ranges, uuid, inet, ...) as its text output.
+ * the postgres style ("1 day 02:00:00", whatever IntervalStyle), arrays as
+ * JSON arrays (nested per dimension), composites as objects, domains as their
+ * base type, anything else (enums, ranges, uuid, inet, ...) as its text
+ * output.  The row objects are built as JsonbValue trees whose keys are
+ * already in jsonb's order (worked out once per trigger), so no row pays for
+ * sorting its keys.
  *
  * Per-trigger metadata (column names and conversions, key columns,
  * exclusions, the table's qualified name) is built once and kept in a
