@@ -194,6 +194,12 @@ UPDATE feature_x.audit_log SET details = details || '{"next_seal_id": 1}'
  WHERE action = 'feature_x.audit_purged';
 SELECT ok, reason FROM feature_x.verify_audit_log();
 ROLLBACK;
+BEGIN;
+ALTER TABLE feature_x.audit_log DISABLE TRIGGER USER;
+UPDATE feature_x.audit_log SET details = details || '{"anchor_hash": "not a hash"}'
+ WHERE action = 'feature_x.audit_purged';
+SELECT ok, reason FROM feature_x.verify_audit_log();
+ROLLBACK;
 SELECT feature_x.purge_audit_log(clock_timestamp() + interval '1 hour') AS purged_again;
 SELECT * FROM feature_x.verify_audit_log();
 

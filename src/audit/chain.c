@@ -772,16 +772,16 @@ fx_verify_audit_log(PG_FUNCTION_ARGS)
 	else
 		anchor_name = "the start of the log";
 
+	if (!anchor.valid)
+		report(&finding, anchor.event_id,
+			   psprintf("the anchor recorded by purge event %lld was altered",
+						(long long) anchor.event_id));
 	keyscan_begin(&walk.scan, audit_relid(SEALS_TABLE), snapshot, PG_INT64_MIN);
 	walk.have = keyscan_next(&walk.scan, ForwardScanDirection);
 	if (walk.have)
 	{
 		walk.seal = seal_from_slot(walk.scan.slot);
-		if (!anchor.valid)
-			report(&finding, Max(walk.seal.first_id, 1),
-				   psprintf("the anchor recorded by purge event %lld was altered",
-							(long long) anchor.event_id));
-		else
+		if (anchor.valid)
 			check_continuity(&finding, &walk.seal, anchor.next_seal_id,
 							 anchor.next_first_id, anchor.hash, anchor_name);
 		walk.ctx = chain_begin(walk.seal.prev_hash);
