@@ -128,6 +128,21 @@ UPDATE audit_ri SET c = 2;
 DELETE FROM audit_ri;
 SELECT * FROM audit_since(:mark);
 
+-- INSERT ... ON CONFLICT, MERGE and COPY: one entry per row, grouped by
+-- event within the statement.
+SELECT coalesce(max(id), 0) AS mark FROM feature_x.audit_log \gset
+INSERT INTO audit_ri VALUES (1, 'a', 1), (2, 'b', 2);
+INSERT INTO audit_ri VALUES (2, 'B', 2), (3, 'c', 3)
+	ON CONFLICT (a) DO UPDATE SET b = excluded.b;
+MERGE INTO audit_ri USING (VALUES (1, 'x'), (3, NULL), (4, 'd')) AS s(a, b) ON audit_ri.a = s.a
+	WHEN MATCHED AND s.b IS NULL THEN DELETE
+	WHEN MATCHED THEN UPDATE SET b = s.b
+	WHEN NOT MATCHED THEN INSERT VALUES (s.a, s.b);
+COPY audit_ri FROM STDIN;
+5	e	5
+\.
+SELECT action, row_key, old_data, new_data FROM audit_since(:mark);
+
 -- ---------------------------------------------------------------------
 -- enable_audit is idempotent; calling it again replaces the exclusions.
 -- ---------------------------------------------------------------------
