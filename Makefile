@@ -23,11 +23,16 @@ OBJS = \
 	src/schema/fingerprint.o \
 	src/rbac/actor.o \
 	src/rbac/check.o \
-	src/schema/ddl_guard.o
+	src/schema/ddl_guard.o \
+	src/audit/log.o \
+	src/audit/trigger.o \
+	src/audit/manage.o \
+	src/audit/chain.o \
+	src/audit/durable.o
 
 DATA = $(wildcard sql/feature_x--*.sql)
 
-REGRESS = version_order ledger ledger_errors ledger_privileges actor rbac rbac_privileges ddl_guard import_history fingerprint
+REGRESS = version_order ledger ledger_errors ledger_privileges actor rbac rbac_privileges ddl_guard import_history fingerprint audit_chain audit
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql --encoding=UTF8
 
 # Warnings are errors in every build of ours; NO_WERROR=1 relaxes that for

@@ -63,4 +63,50 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 }
 #endif
 
+/* PG 16 added onlySummarizing to ExecInsertIndexTuples. */
+#if PG_VERSION_NUM < 160000
+#define fx_exec_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#else
+#define fx_exec_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#endif
+
+/* PG 16 replaced the per-catalog owner checks by object_ownercheck. */
+#if PG_VERSION_NUM < 160000
+#define fx_table_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#else
+#define fx_table_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#endif
+
+/* PG 17 replaced backend ids by proc numbers in virtual transaction ids. */
+#if PG_VERSION_NUM >= 170000
+#include "storage/procarray.h"
+#define fx_vxid_proc(vxid) ProcNumberGetProc((vxid).procNumber)
+#else
+#include "storage/sinvaladt.h"
+#define fx_vxid_proc(vxid) BackendIdGetProc((vxid).backendId)
+#endif
+
+/* PG 15 gave intervals their own broken-down form, struct pg_itm. */
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+static inline void
+fx_encode_interval(Interval *span, int style, char *buf)
+{
+#if PG_VERSION_NUM < 150000
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	interval2tm(*span, &tm, &fsec);
+	EncodeInterval(&tm, fsec, style, buf);
+#else
+	struct pg_itm itm;
+
+	interval2itm(*span, &itm);
+	EncodeInterval(&itm, style, buf);
+#endif
+}
+
 #endif							/* FEATURE_X_COMPAT_H */

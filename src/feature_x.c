@@ -17,6 +17,7 @@
 #include "compat.h"
 #include "feature_x.h"
 #include "rbac/rbac.h"
+#include "audit/audit.h"
 
 PG_MODULE_MAGIC;
 
@@ -31,6 +32,7 @@ _PG_init(void)
 	actor_init();
 	rbac_init();
 	ddl_guard_init();
+	durable_init();
 
 	MarkGUCPrefixReserved("feature_x");
 }

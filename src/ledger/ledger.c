@@ -32,6 +32,7 @@
 #include <float.h>
 #include <limits.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -42,7 +43,9 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/resowner.h"
 
+#include "audit/audit.h"
 #include "compat.h"
 #include "feature_x.h"
 #include "ledger.h"
@@ -318,12 +321,15 @@ baseline_version(void)
 /*
  * Rethrow an error raised by statement number stmtno of a migration script,
  * naming the migration and placing the error position in the whole script.
- * The SQLSTATE, detail and hint are the original ones.
+ * The SQLSTATE, detail and hint are the original ones.  The script's
+ * subtransaction is rolled back first, so that the failure can be recorded
+ * in the audit log (a durable event, which outlives the caller's transaction)
+ * from a clean state.
  */
 static void
-rethrow_script_error(MemoryContext context, Migration *migration,
-					 const char *direction, ScriptStatement *statement,
-					 int stmtno)
+rethrow_script_error(MemoryContext context, ResourceOwner owner,
+					 Migration *migration, const char *direction,
+					 ScriptStatement *statement, int stmtno)
 {
 	ErrorData  *edata;
 	char	   *where;
@@ -331,6 +337,12 @@ rethrow_script_error(MemoryContext context, Migration *migration,
 	MemoryContextSwitchTo(context);
 	edata = CopyErrorData();
 	FlushErrorState();
+
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	audit_record_migration_failure(migration->version, migration->name,
+								   direction, stmtno, edata);
 
 	edata->message = psprintf("migration \"%s\" failed: %s",
 							  migration->version, edata->message);
@@ -354,12 +366,15 @@ rethrow_script_error(MemoryContext context, Migration *migration,
  * feature_x.lock_timeout in force.  Settings the script changes (SET
  * search_path, SET ROLE, ...) last until the end of the script, so one
  * migration cannot leak them into the next or into the caller's session.
+ * The script runs in a subtransaction, which a failure rolls back before the
+ * error is rethrown (see rethrow_script_error()).
  * Returns the elapsed time in milliseconds.
  */
 static double
 run_script(Migration *migration, const char *direction)
 {
 	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
 	List	   *statements;
 	ListCell   *lc;
 	int			nestlevel;
@@ -382,6 +397,8 @@ run_script(Migration *migration, const char *direction)
 	}
 
 	ledger_script_running = true;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
 	foreach(lc, statements)
 	{
 		ScriptStatement *statement = lfirst(lc);
@@ -399,11 +416,14 @@ run_script(Migration *migration, const char *direction)
 		PG_CATCH();
 		{
 			ledger_script_running = false;
-			rethrow_script_error(context, migration, direction, statement,
-								 foreach_current_index(lc) + 1);
+			rethrow_script_error(context, owner, migration, direction,
+								 statement, foreach_current_index(lc) + 1);
 		}
 		PG_END_TRY();
 	}
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
 	ledger_script_running = false;
 
 	AtEOXact_GUC(false, nestlevel);

@@ -65,11 +65,13 @@ SELECT schema_privs_are('feature_x', 'public', ARRAY['USAGE'], 'PUBLIC may use, 
 -- RBAC (1.1).
 SELECT tables_are('feature_x', ARRAY['migrations', 'roles', 'role_inheritance', 'permissions',
 									  'role_permissions', 'user_roles',
-									  'schema_states', 'schema_state_objects', 'ddl_log'],
+									  'schema_states', 'schema_state_objects', 'ddl_log',
+									  'audit_log', 'audit_seals'],
 				  'exactly the documented tables');
 SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text)
 			 FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'feature_x'),
-		  ARRAY['feature_x.ddl_log', 'feature_x.migrations', 'feature_x.permissions', 'feature_x.role_inheritance',
+		  ARRAY['feature_x.audit_log', 'feature_x.audit_log_id_seq', 'feature_x.audit_seals',
+				'feature_x.ddl_log', 'feature_x.migrations', 'feature_x.permissions', 'feature_x.role_inheritance',
 				'feature_x.role_permissions', 'feature_x.roles', 'feature_x.schema_state_objects',
 				'feature_x.schema_states', 'feature_x.user_roles'],
 		  'every table is dumped by pg_dump');

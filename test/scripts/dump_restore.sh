@@ -9,7 +9,11 @@
 # must hold exactly the same rows in every extension table, report every
 # stored script as matching its checksum, give the same health() and the same
 # permission answers, enforce the policy, and still invalidate permission
-# caches when RBAC data changes.
+# caches when RBAC data changes.  The audit log, with row changes of an
+# audited table, application and durable events, seals and a purge behind it
+# (so its chain starts from a purge anchor) and an unsealed tail, must
+# restore with its seals and sequence, verify_audit_log() must be ok on each
+# copy, and the chain must go on there (new events, sealed, verify again).
 #
 # The DDL log is among those tables (the source has out-of-band DDL).  The
 # restore is itself DDL outside a migration, so the copies are restored with
@@ -45,7 +49,13 @@ SELECT 'table ' || c.relname || ': ' ||
 					   query_to_xml(format('SELECT md5(coalesce(string_agg(t::text, %L ORDER BY t::text), %L)) AS c FROM %s t',
 										   E'\n', '', c.oid::regclass), false, false, '')))[1]::text, '')
   FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
- WHERE e.extname = 'feature_x'
+ WHERE e.extname = 'feature_x' AND c.relkind = 'r'
+ ORDER BY c.relname;
+SELECT 'sequence ' || c.relname || ': ' ||
+	   (xpath('/row/v/text()', query_to_xml(format('SELECT last_value AS v FROM %s', c.oid::regclass),
+											 false, false, '')))[1]::text
+  FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
+ WHERE e.extname = 'feature_x' AND c.relkind = 'S'
  ORDER BY c.relname;
 SELECT 'status ' || version || ' ' || state || ' ' || checksum_ok FROM feature_x.migration_status();
 SELECT 'health ' || (feature_x.health() - 'in_recovery')::text;
@@ -78,6 +88,31 @@ q "SET client_min_messages = warning;
    SELECT feature_x.assign_role('carol', 'Editor', 'org:1', now() + interval '1 day');
    SELECT feature_x.assign_role('dave', 'Viewer', NULL, now() - interval '1 day');" >/dev/null
 q "CREATE ROLE fx_dump_reader; GRANT SELECT ON docs TO fx_dump_reader" >/dev/null
+# The audit log: a first sealed segment that is purged, then row changes and
+# events, sealed, then an unsealed tail.
+q "SET client_min_messages = warning;
+   SELECT feature_x.log_event('purged_' || g) FROM generate_series(1, 5) g;
+   SELECT feature_x.seal_audit_log();" >/dev/null
+cutoff=$(q "SELECT clock_timestamp()")
+q "SET client_min_messages = warning;
+   SELECT feature_x.enable_audit('docs');
+   UPDATE docs SET body = body || ' (edited)' WHERE id <= 5;
+   DELETE FROM docs WHERE id = 30;
+   SELECT feature_x.log_event('login', 'user:1', '{\"ok\": true}');
+   SELECT feature_x.log_event('login_failed', 'user:2', '{\"ok\": false}', true);
+   SELECT feature_x.seal_audit_log();
+   SELECT feature_x.purge_audit_log('$cutoff');
+   SELECT feature_x.log_event('tail', 'user:3');" >/dev/null
+audit_state() {
+	"${PSQL[@]}" -At -d "$1" -c "SELECT ok::text || ' ' || checked || ' ' || coalesce(reason, '')
+								   FROM feature_x.verify_audit_log()"
+}
+got=$(audit_state "$DB")
+check "the source's audit log verifies after its purge (got: $got)" \
+	test "$got" = "true $(q "SELECT count(*) FROM feature_x.audit_log") "
+check "the purge left an anchor and a later seal in the source" \
+	test "$(q "SELECT count(*) = 1 FROM feature_x.audit_log WHERE action = 'feature_x.audit_purged'
+			   AND (details->>'rows_deleted')::int = 5 AND (SELECT min(seal_id) FROM feature_x.audit_seals) > 1")" = t
 
 before=$(snapshot "$DB")
 check "the source database has rows in every extension table" \
@@ -125,6 +160,16 @@ for target in "${DB}_custom" "${DB}_plain"; do
 		SELECT feature_x.unassign_role('alice', 'Lead', 'org:1');
 		SELECT feature_x.has_permission('alice', 'doc:read', 'org:1');" | tr -d '\n')
 	check "$kind: RBAC changes still invalidate cached answers (got $changed)" test "$changed" = tf
+
+	got=$(audit_state "$target")
+	check "$kind: the restored audit log verifies, seals and purge anchor included (got: $got)" \
+		test "$got" = "$(audit_state "$DB")"
+	got=$("${PSQL[@]}" -At -d "$target" -c "SET client_min_messages = warning;
+		SELECT feature_x.log_event('after_restore') > (SELECT max(id) FROM feature_x.audit_log WHERE action = 'tail');
+		SELECT feature_x.seal_audit_log() > 0;
+		SELECT ok FROM feature_x.verify_audit_log();" | tr -d '\n')
+	check "$kind: the restored log goes on: new ids, sealed on top of the restored seals, verify ok (got $got)" \
+		test "$got" = ttt
 
 	applied=$("${PSQL[@]}" -At -d "$target" -c "SET client_min_messages = warning;
 		SELECT string_agg(version, ',' ORDER BY version) FROM feature_x.migrate();")

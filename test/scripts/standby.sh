@@ -18,8 +18,12 @@
 #   - migration_status(), health() (in_recovery true, pending 1) and
 #     require_version() (passes, or raises 55000) work;
 #   - writes fail with SQLSTATE 25006 (read_only_sql_transaction):
-#     register_migration(), migrate(), assign_role(), grant_permission();
+#     register_migration(), migrate(), assign_role(), grant_permission(),
+#     log_event() (plain and durable), seal_audit_log(), purge_audit_log();
 #     set_actor() is not a write and succeeds;
+#   - the audit log (events, seals) reads as on the primary and
+#     verify_audit_log() is ok there without sealing, also while the
+#     primary has an unsealed tail;
 #   - in ONE long-lived standby session whose cache holds the old answers,
 #     unassign_role(), deny_permission() and grant_permission() committed on
 #     the primary change the answers of has_permission(),
@@ -269,7 +273,11 @@ qp "CREATE EXTENSION feature_x;
 		USING (feature_x.actor_has_permission('doc:read', scope));
 	CREATE ROLE $READER NOLOGIN;
 	GRANT SELECT ON docs TO $READER" >/dev/null
-ok "primary: extension created, migration applied, roles seeded and assigned"
+qp "SELECT feature_x.log_event('login', 'user:' || g) FROM generate_series(1, 3) g;
+	SELECT feature_x.log_event('login_failed', 'user:4', '{\"ok\": false}', true);
+	SELECT feature_x.seal_audit_log();
+	SELECT feature_x.log_event('tail', 'user:5');" >/dev/null
+ok "primary: extension created, migration applied, roles seeded and assigned, events logged and sealed"
 wait_replay "the setup" || exit 1
 
 # --- reads on the standby ----------------------------------------------------
@@ -329,6 +337,24 @@ expect_sqlstate "standby: assign_role() fails with 25006" 25006 \
 	"SELECT feature_x.assign_role('zoe', 'Viewer')"
 expect_sqlstate "standby: grant_permission() fails with 25006" 25006 \
 	"SELECT feature_x.grant_permission('Empty', 'doc:read')"
+expect_sqlstate "standby: log_event() fails with 25006" 25006 \
+	"SELECT feature_x.log_event('x')"
+expect_sqlstate "standby: log_event(durable => true) fails with 25006" 25006 \
+	"SELECT feature_x.log_event('x', durable => true)"
+expect_sqlstate "standby: seal_audit_log() fails with 25006" 25006 \
+	"SELECT feature_x.seal_audit_log()"
+expect_sqlstate "standby: purge_audit_log() fails with 25006" 25006 \
+	"SELECT feature_x.purge_audit_log(now())"
+expect "standby: the audit log and its seal read as on the primary" \
+	"$(qp "SELECT string_agg(action || ':' || table_name, ',' ORDER BY id) FROM feature_x.audit_log;
+		   SELECT seal_id || ' ' || row_count FROM feature_x.audit_seals")" standby \
+	"SELECT string_agg(action || ':' || table_name, ',' ORDER BY id) FROM feature_x.audit_log;
+	 SELECT seal_id || ' ' || row_count FROM feature_x.audit_seals"
+expect "standby: verify_audit_log() is ok, checks every row (the unsealed tail too) and seals nothing" \
+	"true 5
+1" standby \
+	"SELECT ok::text || ' ' || checked || coalesce(' ' || reason, '') FROM feature_x.verify_audit_log();
+	 SELECT count(*) FROM feature_x.audit_seals"
 expect_sqlstate "standby: set_actor() is not a write (succeeds, SQLSTATE 00000)" 00000 \
 	"BEGIN; SELECT feature_x.set_actor('alice'); COMMIT"
 expect "standby: nothing was written (ledger unchanged on the primary)" "2|1" primary \

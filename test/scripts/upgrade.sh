@@ -16,10 +16,15 @@
 #     health, require_version; upgrade/fill_rbac.sql where V has RBAC: roles,
 #     inheritance, grants, denies, scoped and expiring assignments by an
 #     actor; upgrade/fill_ddl_guard.sql where V has the DDL log: DDL outside
-#     migrations under warn and error, a knex history imported), with each
-#     call's effect checked; every table must end up with rows, so a table
-#     added later fails here until the fill covers it (upgrade/fill_schema.sql
-#     where V has drift(): recorded states, drift of an out-of-band table);
+#     migrations under warn and error, a knex history imported;
+#     upgrade/fill_schema.sql where V has drift(): recorded states, drift of
+#     an out-of-band table; upgrade/fill_audit_chain.sql where V has
+#     log_event(): events plain and durable, seals, a purge;
+#     upgrade/fill_audit.sql where V has enable_audit(): audited tables, with
+#     and without a key, an excluded column, inserts, updates by an actor, a
+#     key change, deletes, a disabled table), with each call's effect checked;
+#     every table must end up with rows, so a table added later fails here
+#     until the fill covers it;
 #   - ALTER EXTENSION feature_x UPDATE, in a backend that has used V's
 #     objects, reaches the latest version, and the new objects work in that
 #     same backend (upgrade/update.sql);
@@ -177,6 +182,16 @@ fill() {
 	if has_function "$db" 'feature_x.drift()'; then
 		psql_in "$db" "$log.schema.log" -v sfx="$sfx" -o /dev/null -f "$UP/fill_schema.sql" || return 1
 		what+=("schema states")
+	fi
+	if has_function "$db" 'feature_x.log_event(text,text,jsonb,boolean)'; then
+		psql_in "$db" "$log.audit_chain.log" -v sfx="$sfx" -o /dev/null \
+			-f "$UP/fill_audit_chain.sql" || return 1
+		what+=("audit events and seals")
+	fi
+	if has_function "$db" 'feature_x.enable_audit(regclass,text[])'; then
+		psql_in "$db" "$log.audit.log" -v sfx="$sfx" -o /dev/null -f "$UP/fill_audit.sql" ||
+			return 1
+		what+=("audited changes")
 	fi
 	FILLED="${what[*]:-nothing}"
 }
