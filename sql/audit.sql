@@ -16,6 +16,9 @@ CREATE ROLE regress_fx_audit_clerk;
 CREATE ROLE regress_fx_audit_reader IN ROLE feature_x_auditor;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
+-- The fixtures below are DDL outside a migration; the DDL guard is not what
+-- this file tests (see the end for enable/disable_audit under the guard).
+SET feature_x.ddl_guard = off;
 
 -- The log entries written after a mark, without the columns that differ from
 -- run to run (id, logged_at, txid, row_hash).
@@ -323,3 +326,12 @@ INSERT INTO audit_nopk VALUES (2, 'unlogged', 's');
 SELECT action, table_name, details FROM audit_since(:mark);
 SELECT count(*) AS nopk_entries FROM feature_x.audit_log WHERE table_name = 'public.audit_nopk';
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'audit_nopk'::regclass;
+
+-- enable_audit/disable_audit create and drop their triggers as feature_x's
+-- own DDL, which the DDL guard lets through even in mode error, unrecorded.
+SET feature_x.ddl_guard = error;
+SELECT count(*) AS ddl_log_before FROM feature_x.ddl_log \gset
+SELECT feature_x.enable_audit('audit_nopk');
+SELECT feature_x.disable_audit('audit_nopk');
+SELECT count(*) - :ddl_log_before AS ddl_log_rows_added FROM feature_x.ddl_log;
+RESET feature_x.ddl_guard;

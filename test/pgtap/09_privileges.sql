@@ -73,7 +73,11 @@ SELECT set_eq(
 		 AND a.grantee <> c.relowner AND a.privilege_type = 'SELECT'$$,
 	ARRAY['feature_x_deployer:migrations',
 		  'feature_x_admin:roles', 'feature_x_admin:role_inheritance', 'feature_x_admin:permissions',
-		  'feature_x_admin:role_permissions', 'feature_x_admin:user_roles'],
+		  'feature_x_admin:role_permissions', 'feature_x_admin:user_roles',
+		  'feature_x_deployer:schema_states', 'feature_x_deployer:schema_state_objects',
+		  'feature_x_deployer:ddl_log', 'feature_x_admin:ddl_log',
+		  'feature_x_auditor:audit_log', 'feature_x_auditor:audit_seals',
+		  'feature_x_auditor:audited_tables'],
 	'only the documented roles may read the documented tables');
 -- What PUBLIC may execute, as README.md documents it.
 SELECT set_eq(
@@ -82,7 +86,9 @@ SELECT set_eq(
 		 AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
 	ARRAY['migration_status', 'health', 'require_version', 'migration_checksum', 'version_sort_key',
 		  'has_permission', 'actor_has_permission', 'require_permission', 'set_actor',
-		  'current_actor', 'permission_matches'],
+		  'current_actor', 'permission_matches',
+		  'schema_objects', 'schema_fingerprint', 'drift',
+		  'enable_audit', 'disable_audit', 'log_event'],
 	'PUBLIC may execute exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc p
 			WHERE p.pronamespace = 'feature_x'::regnamespace
