@@ -362,7 +362,10 @@ static EventTriggerData *
 event_trigger_data(FunctionCallInfo fcinfo)
 {
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "function called outside an event trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s() must be called as an event trigger",
+						get_func_name(fcinfo->flinfo->fn_oid))));
 	return (EventTriggerData *) fcinfo->context;
 }
 
