@@ -34,6 +34,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
@@ -192,10 +193,19 @@ check_exclusions(Relation rel, ArrayType *array, char ***names, int *nnames)
 		name = TextDatumGetCString(elems[i]);
 		attnum = get_attnum(RelationGetRelid(rel), name);
 		if (attnum <= 0)
+		{
+			/*
+			 * Name the column by its beginning only, as long as an identifier
+			 * can be: the argument may be megabytes long.
+			 */
+			int			shown = pg_mbcliplen(name, strlen(name), NAMEDATALEN - 1);
+
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of table %s does not exist",
-							name, qualified_name(rel))));
+					 errmsg("column \"%.*s%s\" of table %s does not exist",
+							shown, name, name[shown] != '\0' ? "..." : "",
+							qualified_name(rel))));
+		}
 		if (bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, key))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

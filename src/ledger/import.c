@@ -31,6 +31,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -155,6 +156,7 @@ lookup_source(const char *tool)
 {
 	StringInfoData known;
 	int			i;
+	int			shown;
 	const char *p;
 
 	for (p = tool; *p && isspace((unsigned char) *p); p++)
@@ -171,9 +173,12 @@ lookup_source(const char *tool)
 			return &sources[i];
 		appendStringInfo(&known, "%s%s", i > 0 ? ", " : "", sources[i].tool);
 	}
+	/* Name the source by its beginning only: it may be megabytes long. */
+	shown = pg_mbcliplen(tool, strlen(tool), NAMEDATALEN - 1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown migration tool \"%s\"", tool),
+			 errmsg("unknown migration tool \"%.*s%s\"", shown, tool,
+					tool[shown] != '\0' ? "..." : ""),
 			 errhint("The source is one of: %s.", known.data)));
 	pg_unreachable();
 }

@@ -7,7 +7,8 @@
 # or result, SQL; its header says more).  Fixture, in a UTF8 database:
 # seed_default_roles(), Support inheriting Viewer, alice assigned Viewer at
 # org:1, migration 1 applied and 2 pending, a table public.canary with one
-# row; login roles (with passwords, so that this works over TCP too) for
+# row, a table public.items with a primary key (the audit's exclusion
+# checks); login roles (with passwords, so that this works over TCP too) for
 # admin (feature_x_admin), deployer (feature_x_deployer) and nobody.
 #
 # Each case runs in a psql of its own, as its role.  After it:
@@ -78,7 +79,8 @@ q "SET client_min_messages = warning;
    SELECT count(*) FROM feature_x.migrate('1');
    CREATE TABLE public.canary (id int);
    INSERT INTO public.canary VALUES (1);
-   GRANT ALL ON public.canary TO PUBLIC" >/dev/null
+   GRANT ALL ON public.canary TO PUBLIC;
+   CREATE TABLE public.items (id int PRIMARY KEY, name text)" >/dev/null
 
 # --- what "nothing changed" compares ------------------------------------------
 # One md5 per table of schema feature_x over its rows in a fixed order.
