@@ -184,11 +184,12 @@ qc "SET client_min_messages = error;
 	WITH e AS (
 		SELECT id, action, row_key, new_data FROM feature_x.audit_log
 		 WHERE table_name = 'public.crash_audited' AND action IN ('INSERT', 'UPDATE', 'DELETE')
-	), born AS (
-		SELECT row_key, max(id) AS since FROM e WHERE action = 'INSERT' GROUP BY row_key
+	), keys AS (
+		SELECT row_key, max(id) FILTER (WHERE action = 'INSERT') AS since,
+		       max(id) FILTER (WHERE action = 'DELETE') AS gone
+		  FROM e GROUP BY row_key
 	), live AS (
-		SELECT b.* FROM born b
-		 WHERE NOT EXISTS (SELECT 1 FROM e WHERE e.row_key = b.row_key AND e.action = 'DELETE' AND e.id > b.since)
+		SELECT row_key, since FROM keys WHERE since > coalesce(gone, 0)
 	), cols AS (
 		SELECT DISTINCT ON (l.row_key, c.key) l.row_key, c.key, c.value
 		  FROM live l JOIN e ON e.row_key = l.row_key AND e.id >= l.since
