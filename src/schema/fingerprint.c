@@ -48,6 +48,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 #include "compat.h"
 #include "feature_x.h"
@@ -610,6 +611,46 @@ latest_fingerprint(void)
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
+/*
+ * A REPEATABLE READ or SERIALIZABLE caller whose snapshot predates another
+ * deployer's recording would number its state like that one's, and, when
+ * its snapshot shows no stored inventory, insert one beside the other's:
+ * a unique violation rather than the serialization failure its retry loop
+ * looks for.  (With an inventory in its snapshot, PostgreSQL itself raises
+ * 40001 when the caller deletes rows the other deployer deleted.)  Writers
+ * hold the deploy lock, so the latest committed state cannot change after
+ * this check.  Caller is in owner access.
+ */
+static void
+require_latest_state(void)
+{
+	const char *sql = "SELECT pg_catalog.count(*) FROM feature_x.schema_states";
+	SPIPlanPtr	plan;
+	int64		seen;
+	int64		latest;
+	bool		isnull;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	plan = SPI_prepare(sql, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a count of feature_x.schema_states");
+	if (SPI_execute_plan(plan, NULL, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count feature_x.schema_states");
+	seen = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 true, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count feature_x.schema_states");
+	latest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freeplan(plan);
+	if (seen != latest)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not record the schema state due to a concurrent deploy"),
+				 errdetail("Another transaction recorded a schema state after this transaction's snapshot was taken."),
+				 errhint("Retry the transaction.")));
+}
+
 char *
 schema_record_state(const char *reason)
 {
@@ -634,6 +675,7 @@ schema_record_state(const char *reason)
 	SPI_connect();
 	owner_access_enter(&access, STATES_TABLE);
 
+	require_latest_state();
 	previous = latest_fingerprint();
 	if (previous == NULL || strcmp(previous, fingerprint) != 0)
 	{

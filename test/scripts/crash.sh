@@ -21,6 +21,11 @@
 # ledger_consistent), no advisory lock is left, and a clean migrate()
 # afterwards completes.
 #
+# Every case also gets, from run_case, the audit log's checks (see
+# audit_consistent): each audited table agrees exactly with what its log
+# replays, verify_audit_log() is ok without sealing, then new audited
+# writes work, are logged, seal and verify.
+#
 # Cases:
 #   migrate_one      migrate() killed inside the single pending migration:
 #                    it stays pending, none of its objects exist.
@@ -32,8 +37,26 @@
 #   register         a deployer's transaction killed after
 #                    register_migration() and assign_role(): neither the
 #                    migration nor the assignment exists.
-# The audit log adds its cases (a bulk audited write, a durable event) as
-# further crash_case_* functions and entries in CRASH_CASES.
+#   audit_scan       INSERT ... SELECT of 200,000 rows into an audited table
+#                    killed while producing its rows (before the audit
+#                    trigger): none of them, and no entry, exists.
+#   audit_bulk       the same statement killed after the audit trigger
+#                    appended its 200,000 entries (a later AFTER trigger
+#                    sleeps; the log's id sequence shows them drawn): no
+#                    row and no entry of the killed transaction exists.
+#   audit_precommit  a transaction killed after its UPDATE, DELETE and
+#                    INSERT ... SELECT on the audited table completed (their
+#                    entries written), before COMMIT: none of it remains.
+#   durable_after    a transaction killed after log_event(durable => true)
+#                    returned: the event is there exactly once (it committed
+#                    on its own), the transaction's audited insert is not.
+#   durable_waiting  the caller of log_event(durable => true) killed while it
+#                    waits for its worker, which another session's lock on
+#                    audit_log holds up: crash recovery ends the worker too,
+#                    so the event is not there, nor anything of the caller.
+#   durable_worker   the durable event's worker itself killed while it waits
+#                    for that lock: the postmaster reinitialises, the caller
+#                    loses its connection, no event row exists.
 set -euo pipefail
 
 FX_TEST=crash
@@ -42,7 +65,8 @@ FX_TEST=crash
 
 PGBIN=${FX_PGBIN:-/usr/lib/postgresql/15/bin}
 CDB=fx_crash
-CRASH_CASES=(migrate_one migrate_second rollback register)
+CRASH_CASES=(migrate_one migrate_second rollback register audit_scan audit_bulk audit_precommit
+	durable_after durable_waiting durable_worker)
 
 # --- the cluster (as in standby.sh) ------------------------------------------
 CL=$(mktemp -d "${TMPDIR:-/tmp}/fx_crash_cluster.XXXXXX")
@@ -139,6 +163,51 @@ qc "SET client_min_messages = warning;
 	SELECT count(*) FROM feature_x.migrate()" >/dev/null
 ok "extension created, RBAC seeded, migration 1 applied"
 
+# The audited table of the audit cases, with committed history: inserts,
+# updates and deletes.  Its AFTER INSERT trigger zz_crash_sleep fires after
+# feature_x's (triggers fire in name order) and sleeps only where
+# fx_crash.trigger_sleep = on.  audit_replay_diff() counts the rows on which
+# the table and the replay of its log disagree: per key, the latest INSERT's
+# row updated by the changed columns of every later UPDATE, absent when a
+# DELETE follows.
+qc "SET client_min_messages = error;
+	CREATE TABLE crash_audited (id int PRIMARY KEY, v text, n int);
+	SELECT feature_x.enable_audit('crash_audited');
+	CREATE FUNCTION crash_sleep() RETURNS trigger LANGUAGE plpgsql AS \$\$
+	BEGIN
+		PERFORM pg_sleep(CASE WHEN current_setting('fx_crash.trigger_sleep', true) = 'on' THEN 60 ELSE 0 END);
+		RETURN NULL;
+	END \$\$;
+	CREATE TRIGGER zz_crash_sleep AFTER INSERT ON crash_audited
+		FOR EACH STATEMENT EXECUTE FUNCTION crash_sleep();
+	CREATE FUNCTION audit_replay_diff() RETURNS bigint LANGUAGE sql AS \$\$
+	WITH e AS (
+		SELECT id, action, row_key, new_data FROM feature_x.audit_log
+		 WHERE table_name = 'public.crash_audited' AND action IN ('INSERT', 'UPDATE', 'DELETE')
+	), keys AS (
+		SELECT row_key, max(id) FILTER (WHERE action = 'INSERT') AS since,
+		       max(id) FILTER (WHERE action = 'DELETE') AS gone
+		  FROM e GROUP BY row_key
+	), live AS (
+		SELECT row_key, since FROM keys WHERE since > coalesce(gone, 0)
+	), cols AS (
+		SELECT DISTINCT ON (l.row_key, c.key) l.row_key, c.key, c.value
+		  FROM live l JOIN e ON e.row_key = l.row_key AND e.id >= l.since
+		 CROSS JOIN jsonb_each(e.new_data) c
+		 ORDER BY l.row_key, c.key, e.id DESC
+	), replayed AS (
+		SELECT jsonb_object_agg(key, value) AS r FROM cols GROUP BY row_key
+	)
+	SELECT count(*) FROM ((SELECT r FROM replayed EXCEPT ALL SELECT to_jsonb(t) FROM crash_audited t)
+		UNION ALL (SELECT to_jsonb(t) FROM crash_audited t EXCEPT ALL SELECT r FROM replayed)) d
+	\$\$;
+	INSERT INTO crash_audited SELECT g, 'v' || g, g FROM generate_series(1, 2000) g;
+	UPDATE crash_audited SET v = 'u' || id WHERE id % 3 = 0;
+	UPDATE crash_audited SET n = -n WHERE id % 6 = 0;
+	DELETE FROM crash_audited WHERE id % 10 = 0;
+	SELECT feature_x.seal_audit_log()" >/dev/null
+ok "audited table crash_audited with committed history (inserts, updates, deletes), log sealed"
+
 # --- crash machinery --------------------------------------------------------
 # The content of every table of schema feature_x, one md5 per table.
 TABLE_SUMS=$(qc "SELECT string_agg(format(
@@ -158,24 +227,31 @@ start_victim() {
 		"${PSQL[@]}" -h "$CL" -p "$PORT" -U postgres -d "$CDB" -f "$WORK/victim.sql"
 }
 
-# await_victim DESCRIPTION: until the victim sleeps in pg_sleep (bounded);
+# await_backend DESCRIPTION SQL [JOB]: until SQL returns a backend's pid
+# (bounded, and only while the background job JOB, default victim, runs);
 # sets VICTIM_PID.
-await_victim() {
-	local i
+await_backend() {
+	local i job=${3:-victim}
 	VICTIM_PID=""
 	for ((i = 0; i < 400; i++)); do
-		VICTIM_PID=$(qc "SELECT pid FROM pg_stat_activity
-						  WHERE application_name = 'fx_crash_victim' AND wait_event = 'PgSleep'")
+		VICTIM_PID=$(qc "$2")
 		if [ -n "$VICTIM_PID" ]; then
 			ok "victim backend $VICTIM_PID is in the middle of $1"
 			return 0
 		fi
-		running victim || break
+		running "$job" || break
 		sleep 0.05
 	done
 	not_ok "victim reached the middle of $1"
-	diag "$WORK/victim.out"
+	diag "$WORK/$job.out"
 	return 1
+}
+
+# await_victim DESCRIPTION: until the victim sleeps in pg_sleep (bounded);
+# sets VICTIM_PID.
+await_victim() {
+	await_backend "$1" "SELECT pid FROM pg_stat_activity
+						 WHERE application_name = 'fx_crash_victim' AND wait_event = 'PgSleep'"
 }
 
 FAULTS=0
@@ -220,7 +296,7 @@ ledger_consistent() {
 
 run_case() {
 	local name=$1 after locks
-	echo "# crash case: $name"
+	echo "# crash case: $name ($(date +%T))"
 	"crash_case_$name"
 	after=$(snapshot)
 	check "$name: every table of schema feature_x is as before the crash" [ "$after" = "$BEFORE" ]
@@ -234,6 +310,37 @@ run_case() {
 		diag "$WORK/remigrate.out"
 	fi
 	ledger_consistent
+	audit_consistent "$name"
+}
+
+# audit_consistent NAME: crash_audited agrees with its log, the log verifies
+# without sealing (read-only), and afterwards audited writes work, are
+# logged, seal and verify.
+audit_consistent() {
+	local name=$1 before after
+	check "$name: crash_audited agrees exactly with what its log replays" [ "$(qc "SELECT audit_replay_diff()")" = 0 ]
+	check "$name: verify_audit_log() is ok (read-only, without sealing)" \
+		[ "$(qc "BEGIN READ ONLY; SELECT ok || coalesce(' ' || reason, '') FROM feature_x.verify_audit_log(); COMMIT")" = true ]
+	before=$(qc "SELECT count(*) FROM feature_x.audit_log")
+	after=$(qc "SET client_min_messages = error;
+		INSERT INTO crash_audited SELECT coalesce(max(id), 0) + 1, '$name', 0 FROM crash_audited;
+		UPDATE crash_audited SET n = n + 1 WHERE id = (SELECT max(id) FROM crash_audited);
+		DELETE FROM crash_audited WHERE id = (SELECT min(id) FROM crash_audited);
+		SELECT count(*) FROM feature_x.audit_log")
+	check "$name: new audited writes afterwards are logged (3 entries)" [ "$((after - before))" = 3 ]
+	check "$name: and the table still agrees with its log" [ "$(qc "SELECT audit_replay_diff()")" = 0 ]
+	check "$name: seal_audit_log() seals them, verify_audit_log() is ok" \
+		[ "$(qc "SELECT feature_x.seal_audit_log() > 0; SELECT ok || coalesce(' ' || reason, '') FROM feature_x.verify_audit_log()" | tr '\n' ' ')" = "t true " ]
+}
+
+# not_in_log XID: no audit entry of transaction XID (the victim's) exists.
+not_in_log() {
+	[ -n "$1" ] && [ "$(qc "SELECT count(*) FROM feature_x.audit_log WHERE xid(txid) = '$1'::xid")" = 0 ]
+}
+
+# victim_xid: the victim's transaction id, before it is killed.
+victim_xid() {
+	qc "SELECT backend_xid FROM pg_stat_activity WHERE pid = $VICTIM_PID"
 }
 
 # --- the cases --------------------------------------------------------------
@@ -286,6 +393,123 @@ COMMIT;"
 		[ "$(qc "SELECT count(*) FROM feature_x.migrations WHERE version = '6'")" = 0 ]
 	check "register: bob has no assignment, and no permission" \
 		[ "$(qc "SELECT count(*) FROM feature_x.user_roles WHERE user_id = 'bob'")|$(qc "SELECT feature_x.has_permission('bob', 'doc:update')")" = "0|f" ]
+}
+
+crash_case_audit_scan() {
+	local rows
+	rows=$(qc "SELECT count(*) FROM crash_audited")
+	start_victim "INSERT INTO crash_audited
+	SELECT g, 'victim', g FROM generate_series(100001, 300000) g
+	 WHERE g <> 200000 OR pg_sleep(60) IS NOT NULL;"
+	await_victim "INSERT ... SELECT of 200,000 audited rows, producing its rows" || return 0
+	kill_victim
+	check "audit_scan: crash_audited has its $rows rows, none of the victim's" \
+		[ "$(qc "SELECT count(*) || '|' || count(*) FILTER (WHERE v = 'victim') FROM crash_audited")" = "$rows|0" ]
+}
+
+crash_case_audit_bulk() {
+	local rows seq xid
+	rows=$(qc "SELECT count(*) FROM crash_audited")
+	seq=$(qc "SELECT last_value FROM feature_x.audit_log_id_seq")
+	start_victim "SET fx_crash.trigger_sleep = on;
+INSERT INTO crash_audited SELECT g, 'victim', g FROM generate_series(100001, 300000) g;"
+	await_victim "INSERT ... SELECT of 200,000 audited rows, after the audit trigger" || return 0
+	xid=$(victim_xid)
+	check "audit_bulk: the victim had drawn ids for its 200,000 entries before it was killed" \
+		[ "$(qc "SELECT last_value - $seq >= 200000 FROM feature_x.audit_log_id_seq")" = t ]
+	kill_victim
+	check "audit_bulk: crash_audited has its $rows rows, none of the victim's" \
+		[ "$(qc "SELECT count(*) || '|' || count(*) FILTER (WHERE v = 'victim') FROM crash_audited")" = "$rows|0" ]
+	check "audit_bulk: the log holds no entry of the killed transaction ($xid)" not_in_log "$xid"
+}
+
+crash_case_audit_precommit() {
+	local rows seq xid
+	rows=$(qc "SELECT count(*) FROM crash_audited")
+	seq=$(qc "SELECT last_value FROM feature_x.audit_log_id_seq")
+	start_victim "BEGIN;
+UPDATE crash_audited SET v = 'victim' WHERE id % 2 = 0;
+DELETE FROM crash_audited WHERE id % 7 = 0;
+INSERT INTO crash_audited SELECT g, 'victim', g FROM generate_series(100001, 200000) g;
+SELECT pg_sleep(60);
+COMMIT;"
+	await_victim "a transaction whose UPDATE, DELETE and INSERT ... SELECT on crash_audited completed" || return 0
+	xid=$(victim_xid)
+	check "audit_precommit: the victim had drawn ids for its entries" \
+		[ "$(qc "SELECT last_value - $seq >= 100000 FROM feature_x.audit_log_id_seq")" = t ]
+	kill_victim
+	check "audit_precommit: crash_audited has its $rows rows, none changed by the victim" \
+		[ "$(qc "SELECT count(*) || '|' || count(*) FILTER (WHERE v = 'victim') FROM crash_audited")" = "$rows|0" ]
+	check "audit_precommit: the log holds no entry of the killed transaction ($xid)" not_in_log "$xid"
+}
+
+crash_case_durable_after() {
+	local xid
+	start_victim "BEGIN;
+INSERT INTO crash_audited VALUES (-1, 'victim', 0);
+SELECT feature_x.log_event('crash_durable', 'durable_after', '{\"case\": 1}', durable => true);
+SELECT pg_sleep(60);
+COMMIT;"
+	await_victim "a transaction that logged a durable event and inserted an audited row" || return 0
+	xid=$(victim_xid)
+	kill_victim
+	check "durable_after: the durable event is there exactly once" \
+		[ "$(qc "SELECT count(*) FROM feature_x.audit_log WHERE action = 'crash_durable' AND table_name = 'durable_after'")" = 1 ]
+	check "durable_after: the event was committed by another transaction than the victim's" \
+		[ "$(qc "SELECT count(*) FROM feature_x.audit_log WHERE action = 'crash_durable' AND xid(txid) <> '$xid'::xid")" = 1 ]
+	check "durable_after: the victim's audited insert and its entry are not there" \
+		[ "$(qc "SELECT count(*) FROM crash_audited WHERE id = -1")|$(not_in_log "$xid" && echo none)" = "0|none" ]
+}
+
+# start_locker: another session holds SHARE on audit_log (which blocks the
+# durable worker's insert) until crash recovery ends it.
+start_locker() {
+	printf '%s\n' "SET statement_timeout = 0; BEGIN; LOCK TABLE feature_x.audit_log IN SHARE MODE; SELECT pg_sleep(80);" >"$WORK/locker.sql"
+	bg locker 90 env PGAPPNAME=fx_crash_locker \
+		"${PSQL[@]}" -h "$CL" -p "$PORT" -U postgres -d "$CDB" -f "$WORK/locker.sql"
+	await_backend "holding SHARE on audit_log (locker)" \
+		"SELECT pid FROM pg_stat_activity WHERE application_name = 'fx_crash_locker' AND wait_event = 'PgSleep'" locker
+}
+
+# start_durable_victim CASE: a transaction assigns a role (not an audited
+# write, which would wait for the locker itself) and logs a durable event,
+# whose worker waits for the locker.
+start_durable_victim() {
+	start_victim "SET feature_x.durable_timeout = '80s';
+BEGIN;
+SELECT feature_x.assign_role('dora', 'Viewer');
+SELECT feature_x.log_event('crash_durable', '$1', '{}', durable => true);
+COMMIT;"
+}
+
+WORKER_WAITING="SELECT pid FROM pg_stat_activity
+				 WHERE backend_type = 'feature_x durable audit event' AND wait_event_type = 'Lock'"
+
+crash_case_durable_waiting() {
+	start_locker || return 0
+	start_durable_victim durable_waiting
+	await_backend "a durable event's worker waiting for the lock" "$WORKER_WAITING" || return 0
+	await_backend "log_event(durable => true) waiting for its worker" \
+		"SELECT pid FROM pg_stat_activity WHERE application_name = 'fx_crash_victim' AND wait_event_type = 'Extension'" ||
+		return 0
+	kill_victim
+	reap locker
+	check "durable_waiting: the locker's session was ended by crash recovery too" [ "$RC" -ne 0 ]
+	check "durable_waiting: the event is not there (its worker was ended before committing), nor the caller's role assignment" \
+		[ "$(qc "SELECT count(*) FROM feature_x.audit_log WHERE table_name = 'durable_waiting'")|$(qc "SELECT count(*) FROM feature_x.user_roles WHERE user_id = 'dora'")" = "0|0" ]
+}
+
+crash_case_durable_worker() {
+	start_locker || return 0
+	start_durable_victim durable_worker
+	await_backend "a durable event's worker waiting for the lock (the worker is the victim)" "$WORKER_WAITING" ||
+		return 0
+	kill_victim
+	reap locker
+	check "durable_worker: the caller's connection ended with the crash of the worker" \
+		grep -q "crash of another server process\|server closed the connection unexpectedly" "$WORK/victim.out"
+	check "durable_worker: no event row exists, nor the caller's role assignment" \
+		[ "$(qc "SELECT count(*) FROM feature_x.audit_log WHERE table_name = 'durable_worker'")|$(qc "SELECT count(*) FROM feature_x.user_roles WHERE user_id = 'dora'")" = "0|0" ]
 }
 
 for name in "${CRASH_CASES[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# soak.sh: 16 sessions mixing deployers, RBAC changers and checkers for a
-# bounded time (FX_SOAK_SECONDS, default 45): no deadlock, no unexpected
+# soak.sh: 16 sessions mixing deployers, audited writers, RBAC changers and
+# checkers for a bounded time (FX_SOAK_SECONDS, default 45): no deadlock, no unexpected
 # error, and the invariants below hold at the end.
 #
 # The workload is test/scripts/soak/workload.sql: one procedure per session
@@ -11,6 +11,11 @@
 #                  (which rolls back other deployers' newer migrations too)
 #   deployer_rr    the same at REPEATABLE READ: a deployer that raced
 #                  another fails with 40001 (documented) and goes on
+#   audited_writer insert/upsert/update/delete on the audited table
+#                  soak_audited, one per transaction, half after set_actor();
+#                  every fifth also a subtransaction rolled back, every
+#                  seventh transaction rolled back; session 1 also seals the
+#                  audit log every 20 iterations
 #   rbac_changer   grant/deny/revoke_permission(), assign/unassign_role(),
 #                  create_role() with unchanged parents, one per transaction
 #   checker        has_permission() and require_permission() (whose 42501 is
@@ -30,13 +35,19 @@
 #      once per application), no table of a migration the ledger does not
 #      record as applied exists, every checksum verifies; after a final
 #      migrate() nothing is pending and health() is ok;
-#   3. no advisory lock (the deploy lock) is left behind;
+#   3. no advisory lock (the deploy lock, the sealers' lock) is left behind;
 #   4. every checker session, with the caches it built during the run,
 #      answers the whole grid of (user, permission, scope) checks, by
 #      has_permission() and by actor_has_permission(), exactly as a
 #      plain-SQL evaluation of the documented semantics over the final RBAC
-#      tables does (no stale cache), and so does a new session.
-# Adding a session kind (an audited writer, say): a procedure
+#      tables does (no stale cache), and so does a new session;
+#   5. the audit log: soak_audited is exactly what its log replays (per
+#      key, the latest INSERT updated by every later UPDATE's new values,
+#      absent after a DELETE), no entry of rolled-back work (transaction or
+#      subtransaction) exists, every entry's actor is the one its
+#      transaction set (or none), and after a final seal_audit_log()
+#      verify_audit_log() is ok.
+# Adding a session kind: a procedure
 # soak_<kind>(deadline, session) in workload.sql, an entry in SESSION_KINDS,
 # and, if it writes, its name in WRITER_KINDS; its invariants go at the end.
 set -euo pipefail
@@ -46,8 +57,8 @@ FX_TEST=soak
 . "$(dirname "$0")/common.bash"
 
 SECONDS_TO_RUN=${FX_SOAK_SECONDS:-45}
-SESSION_KINDS=(deployer:3 deployer_rr:1 rbac_changer:4 checker:5 actor_checker:3)
-WRITER_KINDS=(deployer deployer_rr rbac_changer)
+SESSION_KINDS=(deployer:3 deployer_rr:1 audited_writer:3 rbac_changer:3 checker:4 actor_checker:2)
+WRITER_KINDS=(deployer deployer_rr audited_writer rbac_changer)
 
 setup_db
 "${PSQL[@]}" -d "$DB" -f "$(dirname "$0")/soak/workload.sql"
@@ -57,7 +68,8 @@ q "SET client_min_messages = warning;
    SELECT feature_x.assign_role('u0', 'R0', 'org:1');
    SELECT feature_x.create_role('Fixed');
    SELECT feature_x.grant_permission('Fixed', 'doc:read');
-   SELECT feature_x.assign_role('fixed', 'Fixed', 'org:1')" >/dev/null
+   SELECT feature_x.assign_role('fixed', 'Fixed', 'org:1');
+   SELECT feature_x.enable_audit('soak_audited')" >/dev/null
 
 deadline=$(q "SELECT now() + interval '$SECONDS_TO_RUN seconds'")
 nwriters=0
@@ -179,5 +191,26 @@ for name in $(printf '%s\n' "${!SESSION_KIND[@]}" | sort); do
 		[ "$got" = "$reference" ]
 done
 check "a new session answers as the reference" [ "$(q "SELECT soak_grid_answers()")" = "$reference" ]
+
+# 5. the audit log.
+IFS='|' read -r rows entries actors rolled_back <<<"$(q "SELECT (SELECT count(*) FROM soak_audited),
+		count(*), count(actor), (SELECT sum(expected_errors) FROM soak_stats WHERE kind = 'audited_writer')
+	  FROM feature_x.audit_log WHERE table_name = 'public.soak_audited'")"
+check "audit: $entries entries for soak_audited ($actors with an actor), $rows rows, $rolled_back rollbacks" \
+	[ "$entries" -gt 0 -a "$actors" -gt 0 -a "$rolled_back" -gt 0 ]
+check "audit: soak_audited is exactly what its log replays" [ "$(q "SELECT soak_audit_replay_diff()")" = 0 ]
+check "audit: no entry of rolled-back work, and no such row" \
+	[ "$(q "SELECT count(*) FROM feature_x.audit_log
+			 WHERE table_name = 'public.soak_audited'
+			   AND (new_data->>'v' LIKE 'rb:%' OR old_data->>'v' LIKE 'rb:%')")|$(q "SELECT count(*) FROM soak_audited WHERE v LIKE 'rb:%'")" = "0|0" ]
+wrong_actor=$(q "SELECT count(*) FROM (
+		SELECT actor, regexp_match(new_data->>'v', '^s([0-9]+):[0-9]+:([an])\$') m
+		  FROM feature_x.audit_log
+		 WHERE table_name = 'public.soak_audited' AND action IN ('INSERT', 'UPDATE')) e
+	 WHERE m IS NULL OR actor IS DISTINCT FROM CASE m[2] WHEN 'a' THEN 'w' || m[1] END")
+check "audit: every INSERT/UPDATE entry has the actor its transaction set, or none ($wrong_actor wrong)" \
+	[ "$wrong_actor" = 0 ]
+check "audit: after a final seal_audit_log(), verify_audit_log() is ok" \
+	[ "$(q "SELECT feature_x.seal_audit_log() >= 0; SELECT ok || coalesce(' ' || reason, '') FROM feature_x.verify_audit_log()" | tr '\n' ' ')" = "t true " ]
 
 finish

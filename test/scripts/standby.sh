@@ -15,8 +15,13 @@
 #     actor_has_permission() after set_actor(), the RLS policy (as a
 #     non-superuser), require_permission() (passes, or raises 42501) and
 #     user_permissions() answer as on the primary;
-#   - migration_status(), health() (in_recovery true, pending 1) and
+#   - migration_status(), health() (in_recovery true, pending 1, drift
+#     true: the setup's tables were created outside a migration) and
 #     require_version() (passes, or raises 55000) work;
+#   - schema_fingerprint(), schema_objects() and drift() answer exactly as
+#     on the primary, and after an out-of-band CREATE TABLE on the primary
+#     is replayed, drift() on the standby reports it, again as the primary
+#     does, and health() there still works;
 #   - writes fail with SQLSTATE 25006 (read_only_sql_transaction):
 #     register_migration(), migrate(), assign_role(), grant_permission(),
 #     log_event() (plain and durable), seal_audit_log(), purge_audit_log();
@@ -319,10 +324,24 @@ expect "standby: migration_status() shows one applied and one pending migration"
 	"20240101120000_init|applied|t
 20240102090000_orders|pending|t" standby \
 	"SELECT version, state, checksum_ok FROM feature_x.migration_status()"
-expect "standby: health() works and reports in_recovery" \
-	"true|false|20240101120000_init|1|1" standby \
-	"SELECT h->>'in_recovery', h->>'ok', h->>'current_version', h->>'applied', h->>'pending'
+expect "standby: health() works and reports in_recovery and drift" \
+	"true|false|20240101120000_init|1|1|true" standby \
+	"SELECT h->>'in_recovery', h->>'ok', h->>'current_version', h->>'applied', h->>'pending', h->>'drift'
 	   FROM feature_x.health() h"
+expect "standby: health() answers as on the primary but for in_recovery" \
+	"$(qp "SELECT (h - 'in_recovery')::text FROM feature_x.health() h")" standby \
+	"SELECT (h - 'in_recovery')::text FROM feature_x.health() h"
+expect "standby: schema_fingerprint() (default scope, and of schema public) is the primary's" \
+	"$(qp "SELECT feature_x.schema_fingerprint(); SELECT feature_x.schema_fingerprint(ARRAY['public'])")" standby \
+	"SELECT feature_x.schema_fingerprint(); SELECT feature_x.schema_fingerprint(ARRAY['public'])"
+expect "standby: schema_objects() lists the primary's inventory" \
+	"$(qp "SELECT md5(string_agg(object_type || ' ' || object_identity || ' ' || hash, E'\n')) FROM feature_x.schema_objects()")" standby \
+	"SELECT md5(string_agg(object_type || ' ' || object_identity || ' ' || hash, E'\n')) FROM feature_x.schema_objects()"
+DRIFT_SQL="SELECT object_type || ' ' || object_identity || ' ' || change FROM feature_x.drift()"
+drift_primary=$(qp "$DRIFT_SQL")
+check "primary: drift() reports the setup's out-of-band objects (docs among them)" \
+	grep -qx "table public.docs added" <<<"$drift_primary"
+expect "standby: drift() answers exactly as on the primary" "$drift_primary" standby "$DRIFT_SQL"
 expect "standby: require_version() passes for the applied version" ok standby \
 	"SELECT 'ok' FROM feature_x.require_version('20240101120000_init')"
 expect_sqlstate "standby: require_version() raises 55000 for the pending version" 55000 \
@@ -410,6 +429,18 @@ expect "primary: drop_role('Manager')" "" primary "SELECT feature_x.drop_role('M
 wait_replay "drop_role"
 expect "standby session S: carol may no longer delete" f S \
 	"SELECT feature_x.has_permission('carol', 'doc:delete', 'org:1');"
+
+# Out-of-band DDL on the primary, replayed: the standby's drift() and
+# fingerprint follow it.
+qp "SET client_min_messages = error; CREATE TABLE late_oob (id int)" >/dev/null
+wait_replay "an out-of-band CREATE TABLE"
+drift_primary=$(qp "$DRIFT_SQL")
+check "primary: drift() reports the new table" grep -qx "table public.late_oob added" <<<"$drift_primary"
+expect "standby: drift() reports it too, exactly as the primary" "$drift_primary" standby "$DRIFT_SQL"
+expect "standby: schema_fingerprint() follows, still the primary's" \
+	"$(qp "SELECT feature_x.schema_fingerprint()")" standby "SELECT feature_x.schema_fingerprint()"
+expect "standby: health() still works there (in recovery, drift true)" "true|true" standby \
+	"SELECT h->>'in_recovery', h->>'drift' FROM feature_x.health() h"
 
 end_sessions
 

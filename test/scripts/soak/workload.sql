@@ -204,6 +204,101 @@ BEGIN
 END
 $$;
 
+-- The audited table the audited writers share: keys 1..100 are shared (one
+-- row per statement, so writers never deadlock), keys 1000000 * session + 1..10
+-- and above belong to one session.  Every value written says who wrote it,
+-- and whether the transaction set an actor: 's<session>:<iteration>:a|n';
+-- work that is rolled back writes values starting with 'rb:'.
+CREATE TABLE soak_audited (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL DEFAULT 0);
+
+-- Audited writers: one insert (or upsert), update or delete per transaction,
+-- half of them after set_actor(); every fifth also changes its own rows in a
+-- subtransaction that is rolled back (it raises XS001, caught), every
+-- seventh transaction is rolled back whole, and session 1 seals the log
+-- every 20 iterations while the others write.  Nothing else is expected to
+-- fail.  expected_errors counts the rollbacks (both kinds).
+CREATE PROCEDURE soak_audited_writer(deadline timestamptz, session int)
+LANGUAGE plpgsql AS $$
+DECLARE
+	i int := 0;
+	rolled_back int := 0;
+	k int;
+	actor boolean;
+	val text;
+	own int := 1000000 * session;
+BEGIN
+	INSERT INTO soak_audited SELECT own + g, format('s%s:0:n', session) FROM generate_series(1, 10) g;
+	COMMIT;
+	WHILE clock_timestamp() < deadline LOOP
+		i := i + 1;
+		k := 1 + floor(random() * 100)::int;
+		actor := random() < 0.5;
+		IF actor THEN
+			PERFORM feature_x.set_actor('w' || session);
+		END IF;
+		val := format('s%s:%s:%s', session, i, CASE WHEN actor THEN 'a' ELSE 'n' END);
+		IF i % 7 = 0 THEN
+			val := 'rb:' || val;
+		END IF;
+		CASE floor(random() * 6)::int
+			WHEN 0 THEN INSERT INTO soak_audited VALUES (k, val) ON CONFLICT (id) DO NOTHING;
+			WHEN 1 THEN INSERT INTO soak_audited VALUES (k, val)
+						ON CONFLICT (id) DO UPDATE SET v = excluded.v, n = soak_audited.n + 1;
+			WHEN 2, 3 THEN UPDATE soak_audited SET v = val, n = n + 1 WHERE id = k;
+			WHEN 4 THEN DELETE FROM soak_audited WHERE id = k;
+			ELSE UPDATE soak_audited SET v = val, n = n + 1 WHERE id BETWEEN own + 1 AND own + 10;
+		END CASE;
+		IF i % 5 = 0 THEN
+			BEGIN
+				UPDATE soak_audited SET v = 'rb:' || val WHERE id BETWEEN own + 1 AND own + 5;
+				INSERT INTO soak_audited VALUES (own + 100 + i, 'rb:' || val);
+				DELETE FROM soak_audited WHERE id = own + 10;
+				RAISE EXCEPTION 'soak: roll back this subtransaction' USING ERRCODE = 'XS001';
+			EXCEPTION WHEN SQLSTATE 'XS001' THEN
+				rolled_back := rolled_back + 1;
+			END;
+		END IF;
+		IF i % 7 = 0 THEN
+			ROLLBACK;
+			rolled_back := rolled_back + 1;
+		ELSE
+			COMMIT;
+		END IF;
+		IF session = 1 AND i % 20 = 0 THEN
+			PERFORM feature_x.seal_audit_log();
+			COMMIT;
+		END IF;
+	END LOOP;
+	INSERT INTO soak_stats VALUES ('audited_writer', session, i, rolled_back);
+	COMMIT;
+END
+$$;
+
+-- The rows on which soak_audited and the replay of its log disagree: per
+-- key, the latest INSERT's row updated by the changed columns of every later
+-- UPDATE, absent when a DELETE follows.
+CREATE FUNCTION soak_audit_replay_diff() RETURNS bigint LANGUAGE sql STABLE AS $$
+	WITH e AS (
+		SELECT id, action, row_key, new_data FROM feature_x.audit_log
+		 WHERE table_name = 'public.soak_audited' AND action IN ('INSERT', 'UPDATE', 'DELETE')
+	), keys AS (
+		SELECT row_key, max(id) FILTER (WHERE action = 'INSERT') AS since,
+		       max(id) FILTER (WHERE action = 'DELETE') AS gone
+		  FROM e GROUP BY row_key
+	), live AS (
+		SELECT row_key, since FROM keys WHERE since > coalesce(gone, 0)
+	), cols AS (
+		SELECT DISTINCT ON (l.row_key, c.key) l.row_key, c.key, c.value
+		  FROM live l JOIN e ON e.row_key = l.row_key AND e.id >= l.since
+		 CROSS JOIN jsonb_each(e.new_data) c
+		 ORDER BY l.row_key, c.key, e.id DESC
+	), replayed AS (
+		SELECT jsonb_object_agg(key, value) AS r FROM cols GROUP BY row_key
+	)
+	SELECT count(*) FROM ((SELECT r FROM replayed EXCEPT ALL SELECT to_jsonb(t) FROM soak_audited t)
+		UNION ALL (SELECT to_jsonb(t) FROM soak_audited t EXCEPT ALL SELECT r FROM replayed)) d
+$$;
+
 -- Answers over the whole grid, in the calling session (so with its caches):
 -- has_permission() for each row, then actor_has_permission() with each
 -- row's user as actor.
