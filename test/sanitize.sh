@@ -83,7 +83,9 @@ cp -a "$SHAREDIR" "$ROOT$(dirname "$SHAREDIR")/"
 cp -a Makefile feature_x.control src sql expected "$W/build/"
 
 step "building with $FLAGS"
-if ! make -s -C "$W/build" PG_CONFIG="$PG_CONFIG" COPT="$FLAGS" >"$W/build.log" 2>&1 ||
+# (clean: the copy may carry objects of an uninstrumented build)
+if ! make -s -C "$W/build" PG_CONFIG="$PG_CONFIG" clean >"$W/build.log" 2>&1 ||
+	! make -s -C "$W/build" PG_CONFIG="$PG_CONFIG" COPT="$FLAGS" >>"$W/build.log" 2>&1 ||
 	! make -s -C "$W/build" PG_CONFIG="$PG_CONFIG" COPT="$FLAGS" install DESTDIR="$ROOT" >>"$W/build.log" 2>&1; then
 	cat "$W/build.log"
 	exit 1
