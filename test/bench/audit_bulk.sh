@@ -20,40 +20,20 @@
 # a superuser), creates database fx_bench_audit_bulk and drops it at the end.
 #   RESULT <tab> workload <tab> feature_x ms <tab> baseline ms <tab> ratio <tab> target
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.bash
+. "$(dirname "$0")/common.bash"
 
 readonly reps=${BENCH_REPS:-2}
 readonly rows=1000000
 readonly db=fx_bench_audit_bulk
 
-psql_admin() {
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning" "$@"
-}
-
-query() {
-	psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"
-}
-
 cleanup() {
-	psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
-}
-trap cleanup EXIT
-
-fail() {
-	echo "audit_bulk: $*" >&2
-	exit 1
+	drop_databases "$db"
 }
 
-note() {
-	printf '# note: %s\n' "$*"
-}
-
-median() {
-	sort -g | awk '{ v[NR] = $1 }
-		END { if (NR == 0) exit 1; printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-echo "audit_bulk: setting up $db" >&2
-psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+progress "setting up $db"
+drop_databases "$db"
+psql_admin -c "CREATE DATABASE $db" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION feature_x;
@@ -87,8 +67,8 @@ insert_into() {
 		  FROM generate_series(1, %d) g" "$1" "$rows"
 }
 
-# timed TABLE: truncate, checkpoint, time the bulk insert (ms).
-timed() {
+# bulk_insert_ms TABLE: truncate, checkpoint, time the bulk insert (ms).
+bulk_insert_ms() {
 	query "TRUNCATE $1" >/dev/null
 	query "CHECKPOINT" >/dev/null
 	query "SELECT round(bench_time(\$q\$$(insert_into "$1")\$q\$)::numeric, 1)"
@@ -97,23 +77,22 @@ timed() {
 fx_times=()
 base_times=()
 for ((rep = 1; rep <= reps; rep++)); do
-	echo "audit_bulk: bulk insert, round $rep" >&2
+	progress "bulk insert, round $rep"
 	if ((rep % 2)); then
-		base_times+=("$(timed items_base)")
-		fx_times+=("$(timed items_fx)")
+		base_times+=("$(bulk_insert_ms items_base)")
+		fx_times+=("$(bulk_insert_ms items_fx)")
 	else
-		fx_times+=("$(timed items_fx)")
-		base_times+=("$(timed items_base)")
+		fx_times+=("$(bulk_insert_ms items_fx)")
+		base_times+=("$(bulk_insert_ms items_base)")
 	fi
 done
 inserted=$(query "SELECT count(*) FROM feature_x.audit_log WHERE table_name = 'public.items_fx' AND action = 'INSERT'")
 [ "$inserted" -eq $((reps * rows)) ] || fail "audit log holds $inserted INSERT entries, expected $((reps * rows))"
 fx=$(printf '%s\n' "${fx_times[@]}" | median)
 base=$(printf '%s\n' "${base_times[@]}" | median)
-printf 'RESULT\t%s\t%s\t%s\t%s\t%s\n' "bulk INSERT ... SELECT of 1,000,000 rows: audited vs unaudited" \
-	"$fx" "$base" "$(awk -v a="$fx" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" '<= 2.00x'
+result "bulk INSERT ... SELECT of 1,000,000 rows: audited vs unaudited" "$fx" "$base" "$(ratio "$fx" "$base")" '<= 2.00x'
 
-echo "audit_bulk: log size per 100,000 single-column UPDATEs" >&2
+progress "log size per 100,000 single-column UPDATEs"
 query "TRUNCATE items_fx" >/dev/null
 query "INSERT INTO items_fx SELECT * FROM items_base WHERE id % $((rows / 100000)) = 0" >/dev/null
 query "VACUUM feature_x.audit_log" >/dev/null

@@ -33,47 +33,15 @@
 # a superuser), creates database fx_bench_audit and drops it at the end.
 #   RESULT <tab> workload <tab> feature_x ms <tab> baseline ms <tab> ratio <tab> target
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.bash
+. "$(dirname "$0")/common.bash"
 
 readonly seconds=${BENCH_SECONDS:-3}
 readonly reps=${BENCH_REPS:-3}
 readonly db=fx_bench_audit
 
-workdir=$(mktemp -d)
-
-psql_admin() {
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning" "$@"
-}
-
-query() {
-	psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"
-}
-
 cleanup() {
-	psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
-	rm -rf "$workdir"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "audit_dml: $*" >&2
-	exit 1
-}
-
-note() {
-	printf '# note: %s\n' "$*"
-}
-
-result() {
-	printf 'RESULT\t%s\t%s\t%s\t%s\t%s\n' "$@"
-}
-
-median() {
-	sort -g | awk '{ v[NR] = $1 }
-		END { if (NR == 0) exit 1; printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+	drop_databases "$db"
 }
 
 # run SCRIPT CLIENTS SYNC: one pgbench run; appends "tps transactions" to
@@ -85,7 +53,9 @@ run() {
 		fail "pgbench $script failed: $out"
 	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
 	txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
-	[ -n "$tps" ] && [ -n "$txns" ] || fail "no tps from pgbench $script: $out"
+	if [ -z "$tps" ] || [ -z "$txns" ]; then
+		fail "no tps from pgbench $script: $out"
+	fi
 	echo "$tps $txns" >>"$workdir/$script.$clients.$sync"
 }
 
@@ -108,8 +78,9 @@ compare() {
 	done
 }
 
-echo "audit_dml: setting up $db" >&2
-psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+progress "setting up $db"
+drop_databases "$db"
+psql_admin -c "CREATE DATABASE $db" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION feature_x;
@@ -210,7 +181,7 @@ before_fx=$(query "SELECT count(*) FROM feature_x.audit_log WHERE table_name = '
 
 for workload in insert update; do
 	for sync in on off; do
-		echo "audit_dml: $workload, synchronous_commit=$sync" >&2
+		progress "$workload, synchronous_commit=$sync"
 		compare "${workload}_fx" "${workload}_base" 4 "$sync" "$reps"
 		fx=$(ms_per_1000 "${workload}_fx" 4 "$sync")
 		base=$(ms_per_1000 "${workload}_base" 4 "$sync")
@@ -221,7 +192,7 @@ for workload in insert update; do
 done
 
 for workload in insert update; do
-	echo "audit_dml: $workload vs the PL/pgSQL reference" >&2
+	progress "$workload vs the PL/pgSQL reference"
 	for ((round = 1; round <= reps; round++)); do
 		run "${workload}_ref" 4 off
 	done
@@ -232,7 +203,7 @@ for workload in insert update; do
 done
 
 for clients in 1 8; do
-	echo "audit_dml: update at $clients clients" >&2
+	progress "update at $clients clients"
 	compare update_fx update_base "$clients" off 2
 	fx=$(ms_per_1000 update_fx "$clients" off)
 	base=$(ms_per_1000 update_base "$clients" off)

@@ -21,19 +21,20 @@
 # and prints RESULT lines to stdout, progress to stderr:
 #   RESULT <tab> workload <tab> feature_x ms <tab> baseline ms <tab> ratio <tab> target
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.bash
+. "$(dirname "$0")/common.bash"
 
 readonly reps=${BENCH_REPS:-3}
 readonly rows=100000
 readonly db=fx_bench_audit_seal
 readonly seconds=${BENCH_SECONDS:-8}
 
-workdir=$(mktemp -d)
 # The sealer is one session looping in a DO block (committing after each
 # seal), so that connection set-up does not count; it ends when its backend
 # is terminated.
 stop_sealer() {
 	[ -n "${sealer_pid:-}" ] || return 0
-	psql -X -q -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	psql_admin -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 							   WHERE application_name = 'fx_bench_sealer'" >/dev/null || true
 	wait "$sealer_pid" 2>/dev/null || true
 	sealer_pid=
@@ -41,18 +42,7 @@ stop_sealer() {
 
 cleanup() {
 	stop_sealer
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-	rm -rf "$workdir"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "audit_seal: $*" >&2
-	exit 1
-}
-
-query() {
-	psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"
+	drop_databases "$db"
 }
 
 # ms SQL: sets MS to the milliseconds SQL takes in the server and RESULT to
@@ -66,16 +56,8 @@ ms() {
 	MS=$(tail -n 1 <<<"$out")
 }
 
-median() {
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-		END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
-}
-
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+drop_databases "$db"
+psql_admin -c "CREATE DATABASE $db"
 query "CREATE EXTENSION feature_x"
 
 seal=()
@@ -83,7 +65,7 @@ seal_base=()
 verify=()
 verify_base=()
 for ((rep = 1; rep <= reps; rep++)); do
-	echo "audit_seal: round $rep of $reps: logging $rows events" >&2
+	progress "round $rep of $reps: logging $rows events"
 	first=$(query "SELECT coalesce(max(last_id), 0) + 1 FROM feature_x.audit_seals")
 	query "SELECT count(feature_x.log_event('bench', 'user:' || g, jsonb_build_object('n', g)))
 			 FROM generate_series(1, $rows) g" >/dev/null
@@ -132,7 +114,7 @@ with_sealer=()
 without_sealer=()
 # The side that goes first alternates between rounds.
 for ((rep = 1; rep <= reps; rep++)); do
-	echo "audit_seal: round $rep of $reps: 8 writers for ${seconds}s with and without a sealer" >&2
+	progress "round $rep of $reps: 8 writers for ${seconds}s with and without a sealer"
 	if ((rep % 2)); then
 		without_sealer+=("$(writers)")
 	fi
@@ -146,16 +128,15 @@ done
 [ "$(query "SELECT ok FROM feature_x.verify_audit_log()")" = t ] || fail "the log does not verify after the writers"
 sealed=$(query "SELECT count(*) FROM feature_x.audit_seals")
 
-a=$(median "${seal[@]}")
-b=$(median "${seal_base[@]}")
-printf 'RESULT\tseal_audit_log() over 100k new rows vs the same chain in plain SQL\t%s\t%s\t%s\t(reference)\n' \
-	"$a" "$b" "$(ratio "$a" "$b")"
-a=$(median "${verify[@]}")
-b=$(median "${verify_base[@]}")
-printf 'RESULT\tverify_audit_log() per 100k rows (rows re-hashed, seals recomputed) vs the plain SQL chain\t%s\t%s\t%s\t(reference)\n' \
-	"$a" "$b" "$(ratio "$a" "$b")"
-a=$(median "${with_sealer[@]}")
-b=$(median "${without_sealer[@]}")
-printf 'RESULT\t8 writers (log_event) per 10k transactions, sealer every 100 ms vs no sealer\t%s\t%s\t%s\t<= 1.10x\n' \
-	"$a" "$b" "$(ratio "$a" "$b")"
-echo "# note: $sealed seals made; the log verified afterwards"
+a=$(printf '%s\n' "${seal[@]}" | median)
+b=$(printf '%s\n' "${seal_base[@]}" | median)
+result "seal_audit_log() over 100k new rows vs the same chain in plain SQL" "$a" "$b" "$(ratio "$a" "$b")" "(reference)"
+a=$(printf '%s\n' "${verify[@]}" | median)
+b=$(printf '%s\n' "${verify_base[@]}" | median)
+result "verify_audit_log() per 100k rows (rows re-hashed, seals recomputed) vs the plain SQL chain" \
+	"$a" "$b" "$(ratio "$a" "$b")" "(reference)"
+a=$(printf '%s\n' "${with_sealer[@]}" | median)
+b=$(printf '%s\n' "${without_sealer[@]}" | median)
+result "8 writers (log_event) per 10k transactions, sealer every 100 ms vs no sealer" \
+	"$a" "$b" "$(ratio "$a" "$b")" "<= 1.10x"
+note "$sealed seals made; the log verified afterwards"

@@ -14,44 +14,16 @@
 # and prints one line to stdout, progress to stderr:
 #   RESULT <tab> workload <tab> feature_x ms <tab> baseline ms <tab> ratio <tab> target
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.bash
+. "$(dirname "$0")/common.bash"
 
 readonly statements=1000
 readonly reps=${BENCH_REPS:-8}
 readonly fx_db=fx_bench_guard_fx
 readonly base_db=fx_bench_guard_base
 
-workdir=$(mktemp -d)
-
-psql_admin() {
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning" "$@"
-}
-
 cleanup() {
-	psql_admin -c "DROP DATABASE IF EXISTS $fx_db" -c "DROP DATABASE IF EXISTS $base_db" || true
-	rm -rf "$workdir"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "ddl_guard_1000: $*" >&2
-	exit 1
-}
-
-# As in migrate_1000.sh: the milliseconds the command took, its stdout in $1.
-timed() {
-	local out=$1
-	shift
-	perl -MTime::HiRes=clock_gettime,CLOCK_MONOTONIC -e '
-		my $start = clock_gettime(CLOCK_MONOTONIC);
-		system(@ARGV) == 0 or exit 1;
-		open(my $ms, ">&=", 3) or die "fd 3: $!\n";
-		printf $ms "%.1f\n", (clock_gettime(CLOCK_MONOTONIC) - $start) * 1000;
-	' "$@" 3>&1 >"$out"
-}
-
-median() {
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-		END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	drop_databases "$fx_db" "$base_db"
 }
 
 # The WARNINGs go to the client as they would in a console.  The last query
@@ -68,8 +40,8 @@ statements_file() {
 statements_file " || ' ' || (SELECT count(*) FROM feature_x.ddl_log)" >"$workdir/$fx_db.sql"
 statements_file "" >"$workdir/$base_db.sql"
 
-psql_admin -c "DROP DATABASE IF EXISTS $fx_db" -c "DROP DATABASE IF EXISTS $base_db" \
-	-c "CREATE DATABASE $fx_db" -c "CREATE DATABASE $base_db"
+drop_databases "$fx_db" "$base_db"
+psql_admin -c "CREATE DATABASE $fx_db" -c "CREATE DATABASE $base_db"
 psql -X -q -v ON_ERROR_STOP=1 -d "$fx_db" -c "CREATE EXTENSION feature_x" \
 	-c "SET feature_x.ddl_guard = off" -c "CREATE TABLE bench_wide (id int)"
 psql -X -q -v ON_ERROR_STOP=1 -d "$base_db" -c "CREATE TABLE bench_wide (id int)"
@@ -92,7 +64,7 @@ run() {
 	echo "$ms"
 }
 
-echo "ddl_guard_1000: warm-up" >&2
+progress "warm-up"
 run "$fx_db" "$((statements + 1)) $statements" >/dev/null
 run "$base_db" "$((statements + 1))" >/dev/null
 
@@ -106,11 +78,10 @@ for ((rep = 1; rep <= reps; rep++)); do
 		base_times+=("$(run "$base_db" "$((statements + 1))")")
 		fx_times+=("$(run "$fx_db" "$((statements + 1)) $statements")")
 	fi
-	echo "ddl_guard_1000: repetition $rep/$reps: feature_x ${fx_times[-1]} ms, baseline ${base_times[-1]} ms" >&2
+	progress "repetition $rep/$reps: feature_x ${fx_times[-1]} ms, baseline ${base_times[-1]} ms"
 done
 
-fx_ms=$(median "${fx_times[@]}")
-base_ms=$(median "${base_times[@]}")
-printf 'RESULT\t%s\t%s\t%s\t%s\t%s\n' \
-	"1,000 ALTER TABLE outside migrations, guard warn (logged) vs no feature_x" "$fx_ms" "$base_ms" \
-	"$(awk -v a="$fx_ms" -v b="$base_ms" 'BEGIN { printf "%.2f", a / b }')" "report"
+fx_ms=$(printf '%s\n' "${fx_times[@]}" | median)
+base_ms=$(printf '%s\n' "${base_times[@]}" | median)
+result "1,000 ALTER TABLE outside migrations, guard warn (logged) vs no feature_x" \
+	"$fx_ms" "$base_ms" "$(ratio "$fx_ms" "$base_ms")" "report"

@@ -17,40 +17,21 @@
 # and prints one line to stdout, progress to stderr:
 #   RESULT <tab> workload <tab> feature_x ms <tab> baseline ms <tab> ratio <tab> target
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.bash
+. "$(dirname "$0")/common.bash"
 
 readonly tables=1000
 readonly reps=${BENCH_REPS:-9}
 readonly db=fx_bench_fingerprint
 
-workdir=$(mktemp -d)
-
-psql_admin() {
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning" "$@"
-}
-
-query() {
-	psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"
-}
-
 cleanup() {
-	psql_admin -c "DROP DATABASE IF EXISTS $db" || true
-	rm -rf "$workdir"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "fingerprint_1000: $*" >&2
-	exit 1
+	drop_databases "$db"
 }
 
-median() {
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-		END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-psql_admin -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+drop_databases "$db"
+psql_admin -c "CREATE DATABASE $db"
 query "CREATE EXTENSION feature_x"
-echo "fingerprint_1000: creating $tables tables" >&2
+progress "creating $tables tables"
 for ((i = 1; i <= tables; i++)); do
 	printf 'CREATE TABLE bench_t%d (id bigint PRIMARY KEY, name text NOT NULL, email text, qty integer DEFAULT 0, price numeric(12, 2), created_at timestamptz NOT NULL DEFAULT now(), active boolean, note varchar(200), ref_id bigint, payload jsonb);\n' "$i"
 	printf 'CREATE INDEX bench_t%d_name_idx ON bench_t%d (name);\n' "$i" "$i"
@@ -70,30 +51,29 @@ objects=$(query "SELECT count(*) FROM feature_x.schema_objects()")
 attributes=$(query "SELECT count(*) FROM pg_attribute")
 
 {
-	echo '\timing on'
+	printf '%s\n' '\timing on'
 	echo 'SELECT feature_x.schema_fingerprint() IS NOT NULL;'
 	echo 'SELECT count(*) FROM pg_attribute;'
 	for ((rep = 1; rep <= reps; rep++)); do
-		echo '\echo @fx'
+		printf '%s\n' '\echo @fx'
 		echo 'SELECT feature_x.schema_fingerprint() IS NOT NULL;'
-		echo '\echo @base'
+		printf '%s\n' '\echo @base'
 		echo 'SELECT count(*) FROM pg_attribute;'
 	done
 } >"$workdir/timed.sql"
-echo "fingerprint_1000: timing $reps repetitions" >&2
+progress "timing $reps repetitions"
 psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -f "$workdir/timed.sql" >"$workdir/timed.out"
 
 mapfile -t fx_times < <(awk '/^@fx$/ { on = 1; next } /^@base$/ { on = 0; next }
 	on && /^Time: / { print $2 }' "$workdir/timed.out")
 mapfile -t base_times < <(awk '/^@base$/ { on = 1; next } /^@fx$/ { on = 0; next }
 	on && /^Time: / { print $2 }' "$workdir/timed.out")
-[ ${#fx_times[@]} -eq "$reps" ] && [ ${#base_times[@]} -eq "$reps" ] ||
+if [ ${#fx_times[@]} -ne "$reps" ] || [ ${#base_times[@]} -ne "$reps" ]; then
 	fail "expected $reps timings per side, got ${#fx_times[@]} and ${#base_times[@]}"
+fi
 
-fx_ms=$(median "${fx_times[@]}")
-base_ms=$(median "${base_times[@]}")
-echo "# note: $objects inventory objects; pg_attribute has $attributes rows"
-printf 'RESULT\t%s\t%s\t%s\t%s\t%s\n' \
-	"schema_fingerprint(), 1,000 tables x 10 columns + 2 indexes, vs SELECT count(*) FROM pg_attribute" \
-	"$fx_ms" "$base_ms" \
-	"$(awk -v a="$fx_ms" -v b="$base_ms" 'BEGIN { printf "%.1f", a / b }')" "(report)"
+fx_ms=$(printf '%s\n' "${fx_times[@]}" | median)
+base_ms=$(printf '%s\n' "${base_times[@]}" | median)
+note "$objects inventory objects; pg_attribute has $attributes rows"
+result "schema_fingerprint(), 1,000 tables x 10 columns + 2 indexes, vs SELECT count(*) FROM pg_attribute" \
+	"$fx_ms" "$base_ms" "$(ratio "$fx_ms" "$base_ms" 1)" "(report)"

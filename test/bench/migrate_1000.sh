@@ -21,52 +21,18 @@
 # and prints one line to stdout, progress to stderr:
 #   RESULT <tab> workload <tab> feature_x ms <tab> baseline ms <tab> ratio <tab> target
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.bash
+. "$(dirname "$0")/common.bash"
 
 readonly migrations=1000
 readonly reps=${BENCH_REPS:-8}
 readonly db_prefix=fx_bench_migrate
 
-workdir=$(mktemp -d)
-
-psql_admin() {
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning" "$@"
-}
-
-query() {
-	psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"
-}
-
 cleanup() {
 	local rep
 	for ((rep = 0; rep <= reps; rep++)); do
-		psql_admin -c "DROP DATABASE IF EXISTS ${db_prefix}_fx_$rep" \
-			-c "DROP DATABASE IF EXISTS ${db_prefix}_base_$rep" || true
+		drop_databases "${db_prefix}_fx_$rep" "${db_prefix}_base_$rep"
 	done
-	rm -rf "$workdir"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "migrate_1000: $*" >&2
-	exit 1
-}
-
-# Runs a command with its stdout in file $1; prints the milliseconds it took,
-# measured on CLOCK_MONOTONIC, or fails if the command did.
-timed() {
-	local out=$1
-	shift
-	perl -MTime::HiRes=clock_gettime,CLOCK_MONOTONIC -e '
-		my $start = clock_gettime(CLOCK_MONOTONIC);
-		system(@ARGV) == 0 or exit 1;
-		open(my $ms, ">&=", 3) or die "fd 3: $!\n";
-		printf $ms "%.1f\n", (clock_gettime(CLOCK_MONOTONIC) - $start) * 1000;
-	' "$@" 3>&1 >"$out"
-}
-
-median() {
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-		END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # The same statements for both sides, one migration per line.
@@ -90,7 +56,7 @@ done >"$workdir/statements.sql"
 } >"$workdir/feature_x.sql"
 
 bench_tables() {
-	query "$1" "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	query_in "$1" "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'bench\_t%'"
 }
 
@@ -99,15 +65,15 @@ bench_tables() {
 run_feature_x() {
 	local db=${db_prefix}_fx_$1 ms
 	psql_admin -c "CREATE DATABASE $db"
-	query "$db" "CREATE EXTENSION feature_x"
+	query_in "$db" "CREATE EXTENSION feature_x"
 	psql_admin -c "CHECKPOINT"
 	ms=$(timed "$workdir/feature_x.out" psql -X -q -At -v ON_ERROR_STOP=1 -1 -d "$db" -f "$workdir/feature_x.sql") ||
 		fail "feature_x side failed"
 	[ "$(tail -n 1 "$workdir/feature_x.out")" = "$migrations" ] ||
 		fail "migrate() applied $(tail -n 1 "$workdir/feature_x.out") migrations, expected $migrations"
-	[ "$(query "$db" "SELECT count(*) FILTER (WHERE state = 'applied') || '/' || count(*) FROM feature_x.migrations")" = "$migrations/$migrations" ] ||
+	[ "$(query_in "$db" "SELECT count(*) FILTER (WHERE state = 'applied') || '/' || count(*) FROM feature_x.migrations")" = "$migrations/$migrations" ] ||
 		fail "the ledger does not hold exactly $migrations applied migrations"
-	[ "$(query "$db" "SELECT feature_x.health()->>'ok'")" = "true" ] ||
+	[ "$(query_in "$db" "SELECT feature_x.health()->>'ok'")" = "true" ] ||
 		fail "health() is not ok after migrate()"
 	[ "$(bench_tables "$db")" = "$migrations" ] ||
 		fail "feature_x side did not create $migrations tables"
@@ -118,7 +84,7 @@ run_baseline() {
 	local db=${db_prefix}_base_$1 ms
 	psql_admin -c "CREATE DATABASE $db"
 	# Connect once before timing, as the feature_x side does for CREATE EXTENSION.
-	query "$db" "SELECT 1" >/dev/null
+	query_in "$db" "SELECT 1" >/dev/null
 	psql_admin -c "CHECKPOINT"
 	ms=$(timed "$workdir/baseline.out" psql -X -q -v ON_ERROR_STOP=1 -1 -d "$db" -f "$workdir/baseline.sql") ||
 		fail "baseline side failed"
@@ -127,7 +93,7 @@ run_baseline() {
 	echo "$ms"
 }
 
-echo "migrate_1000: warm-up" >&2
+progress "warm-up"
 run_feature_x 0 >/dev/null
 run_baseline 0 >/dev/null
 
@@ -141,11 +107,9 @@ for ((rep = 1; rep <= reps; rep++)); do
 		base_times+=("$(run_baseline "$rep")")
 		fx_times+=("$(run_feature_x "$rep")")
 	fi
-	echo "migrate_1000: repetition $rep/$reps: feature_x ${fx_times[-1]} ms, baseline ${base_times[-1]} ms" >&2
+	progress "repetition $rep/$reps: feature_x ${fx_times[-1]} ms, baseline ${base_times[-1]} ms"
 done
 
-fx_ms=$(median "${fx_times[@]}")
-base_ms=$(median "${base_times[@]}")
-printf 'RESULT\t%s\t%s\t%s\t%s\t%s\n' \
-	"register + migrate 1,000 small migrations" "$fx_ms" "$base_ms" \
-	"$(awk -v a="$fx_ms" -v b="$base_ms" 'BEGIN { printf "%.2f", a / b }')" "<= 1.50x"
+fx_ms=$(printf '%s\n' "${fx_times[@]}" | median)
+base_ms=$(printf '%s\n' "${base_times[@]}" | median)
+result "register + migrate 1,000 small migrations" "$fx_ms" "$base_ms" "$(ratio "$fx_ms" "$base_ms")" "<= 1.50x"

@@ -48,6 +48,8 @@
 # stdout, progress on stderr:
 #   RESULT <tab> workload <tab> feature_x ms <tab> baseline ms <tab> ratio <tab> target
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.bash
+. "$(dirname "$0")/common.bash"
 
 readonly reps=${BENCH_REPS:-7}
 readonly plpgsql_reps=${BENCH_PLPGSQL_REPS:-5}
@@ -56,34 +58,9 @@ readonly reader=fx_bench_rbac_reader
 here=$(cd "$(dirname "$0")" && pwd)
 readonly here
 
-workdir=$(mktemp -d)
-
-psql_admin() {
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning" "$@"
-}
-
-query() {
-	psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"
-}
-
 cleanup() {
-	psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-		-c "DROP ROLE IF EXISTS $reader" >/dev/null || true
-	rm -rf "$workdir"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "rbac_check: $*" >&2
-	exit 1
-}
-
-progress() {
-	echo "rbac_check: $*" >&2
-}
-
-note() {
-	printf '# note: %s\n' "$*"
+	drop_databases "$db"
+	psql_admin -c "DROP ROLE IF EXISTS $reader"
 }
 
 # Runs the SQL script $1 in one session (serial, no JIT) and keeps its
@@ -106,11 +83,6 @@ times_of() {
 	awk -F '\t' -v label="$2" '$1 == "TIME" && $2 == label { print $3 }' "$1"
 }
 
-median() {
-	sort -n | awk '{ v[NR] = $1 }
-		END { if (NR == 0) exit 1; printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 # median_of FILE LABEL
 median_of() {
 	times_of "$1" "$2" | median || fail "no times for $2"
@@ -131,10 +103,6 @@ expect() {
 	[ "$2" = "$3" ] || fail "$1: got $2, expected $3"
 }
 
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
-}
-
 # An EXPLAIN output (stdin) on one line.
 one_line() {
 	awk '{ sub(/^ *(-> +)?/, ""); printf "%s%s", (NR > 1 ? " > " : ""), $0 }'
@@ -144,15 +112,12 @@ ns_per_row() {
 	awk -v ms="$1" -v rows="$2" 'BEGIN { printf "%.0f", ms * 1e6 / rows }'
 }
 
-result() {
-	printf 'RESULT\t%s\t%s\t%s\t%s\t%s\n' "$@"
-}
-
 # ---------------------------------------------------------------------
 # The model
 # ---------------------------------------------------------------------
 progress "building the model"
-psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "DROP ROLE IF EXISTS $reader" \
+drop_databases "$db"
+psql_admin -c "DROP ROLE IF EXISTS $reader" \
 	-c "CREATE DATABASE $db" -c "CREATE ROLE $reader NOLOGIN NOSUPERUSER NOBYPASSRLS"
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION feature_x" \
 	-f "$here/rbac_model.sql" -c "GRANT SELECT ON docs TO $reader" >/dev/null ||
@@ -338,7 +303,7 @@ fx3=$(median_of "$out" fx_plpgsql)
 plpgsql=$(median_of "$out" plpgsql)
 plpgsql_1m=$(awk -v ms="$plpgsql" 'BEGIN { printf "%.1f", ms * 50 }')
 result "speed-up of has_permission over plpgsql recursive-CTE authorize() (per-row cost x 1M; plpgsql on 20k rows x50)" \
-	"$fx3" "$plpgsql_1m" "$(awk -v a="$plpgsql_1m" -v b="$fx3" 'BEGIN { printf "%.1f", a / b }')" ">= 100x faster"
+	"$fx3" "$plpgsql_1m" "$(ratio "$plpgsql_1m" "$fx3" 1)" ">= 100x faster"
 fx_global=$(median_of "$out" fx_global)
 floor_user=$(median_of "$out" floor_user)
 note "per row: has_permission $(ns_per_row "$fx" 1000000) ns ($(ns_per_row "$fx3" 1000000) ns next to authorize()), floor $(ns_per_row "$floor" 1000000) ns, EXISTS join $(ns_per_row "$exists" 1000000) ns, plpgsql authorize() $(ns_per_row "$plpgsql" 20000) ns ($plpgsql ms per 20k rows)"
