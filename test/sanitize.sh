@@ -90,7 +90,8 @@ if ! make -s -C "$W/build" PG_CONFIG="$PG_CONFIG" clean >"$W/build.log" 2>&1 ||
 	cat "$W/build.log"
 	exit 1
 fi
-if ! ldd "$ROOT$("$PG_CONFIG" --pkglibdir)/feature_x.so" | grep -q libubsan; then
+libs=$(ldd "$ROOT$("$PG_CONFIG" --pkglibdir)/feature_x.so")
+if ! grep -q libubsan <<<"$libs"; then
 	echo "the installed feature_x.so is not instrumented" >&2
 	exit 1
 fi
