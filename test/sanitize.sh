@@ -178,14 +178,18 @@ if grep "runtime error:" "$W/server.log"; then
 	findings=$((findings + 1))
 fi
 # Valgrind errors (blocks between "==pid== " lines): ours when the innermost
-# frame outside valgrind's own wrappers is in our sources; errors of
-# PostgreSQL's own code reached from ours (such as a fortified memmove in the
-# regex cache that valgrind takes for an overlapping memcpy) are listed for
-# review without failing.
+# frame outside valgrind's own wrappers is in our sources, and also every
+# invalid access (read, write or free of memory not allocated, or already
+# freed) with our sources anywhere on its stack: PostgreSQL code touching
+# freed memory below ours means ours handed it a context it reset too early.
+# Other errors of PostgreSQL's own code reached from ours (such as a fortified
+# memmove in the regex cache that valgrind takes for an overlapping memcpy)
+# are listed for review without failing.
 classify() {
 	cat "$W"/valgrind/*.log 2>/dev/null | awk -v src="$W/build/src/" -v want="$1" '
 		function flush() {
-			if (block != "" && ((want == "ours") == (top ~ src)) && block ~ src)
+			mine = top ~ src || block ~ /Invalid (read|write|free)/
+			if (block != "" && ((want == "ours") == mine) && block ~ src)
 				printf "%s\n", block
 			block = ""; top = ""
 		}

@@ -128,6 +128,7 @@ typedef struct KeyScan
 	Relation	index;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
+	MemoryContext scancxt;		/* where the index AM may allocate */
 } KeyScan;
 
 PG_FUNCTION_INFO_V1(fx_audit_guard);
@@ -189,16 +190,25 @@ keyscan_begin(KeyScan *ks, Oid relid, Snapshot snapshot, int64 after_id)
 	ks->scan = index_beginscan(ks->heap, ks->index, snapshot, 1, 0);
 	index_rescan(ks->scan, &key, 1, NULL, 0);
 	ks->slot = table_slot_create(ks->heap, NULL);
+	ks->scancxt = CurrentMemoryContext;
 }
 
-/* Next row in key order, deformed into ks->slot; false at the end. */
+/*
+ * Next row in key order, deformed into ks->slot; false at the end.  The
+ * index AM allocates lazily during the scan (btree's killed-items array, for
+ * one), so it runs in the scan's own context: callers reset a per-row
+ * context between rows.
+ */
 static bool
 keyscan_next(KeyScan *ks, ScanDirection direction)
 {
-	if (!index_getnext_slot(ks->scan, direction, ks->slot))
-		return false;
-	slot_getallattrs(ks->slot);
-	return true;
+	MemoryContext oldcxt = MemoryContextSwitchTo(ks->scancxt);
+	bool		found = index_getnext_slot(ks->scan, direction, ks->slot);
+
+	MemoryContextSwitchTo(oldcxt);
+	if (found)
+		slot_getallattrs(ks->slot);
+	return found;
 }
 
 static void
