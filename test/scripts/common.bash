@@ -11,6 +11,8 @@
 #   ok/not_ok/check   TAP output; finish prints the plan and sets the exit code
 #   bg NAME SECS ...  starts a command in the background under `timeout`
 #   wait_for DESC SECS SQL   polls until SQL returns t (bounded)
+#   cluster_dir, as_pg, port_taken, free_port   for scripts that run
+#                     clusters of their own (crash.sh, standby.sh)
 # The EXIT trap stops the background jobs started here and drops $DB, also when
 # the script fails or is interrupted.
 
@@ -210,5 +212,47 @@ await() {
 	done
 	echo "# session $name gave no answer within 20 s; its output:" >&2
 	diag "$WORK/$name.out"
+	return 1
+}
+
+# --- Private clusters (crash.sh, standby.sh) -------------------------------
+# cluster_dir PREFIX: a scratch directory for the script's own clusters, in
+# CL, owned by the postgres OS user when running as root.
+cluster_dir() {
+	CL=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+	if [ "$(id -u)" = 0 ]; then
+		chown postgres:postgres "$CL"
+	fi
+}
+
+# as_pg COMMAND...: run a server binary in CL, as the postgres OS user when
+# root.
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		(cd "$CL" && runuser -u postgres -- "$@")
+	else
+		(cd "$CL" && "$@")
+	fi
+}
+
+# A port is taken if something listens on it over TCP or has its socket in
+# one of the usual directories.
+port_taken() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	grep -q ":$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null ||
+		[ -e "/var/run/postgresql/.s.PGSQL.$1" ] || [ -e "/tmp/.s.PGSQL.$1" ]
+}
+
+# free_port [EXCLUDE]: a free port in 5400-5499, other than EXCLUDE.
+free_port() {
+	local i p start=$((RANDOM % 100))
+	for ((i = 0; i < 100; i++)); do
+		p=$((5400 + (start + i) % 100))
+		if [ "$p" != "${1:-}" ] && ! port_taken "$p"; then
+			echo "$p"
+			return 0
+		fi
+	done
 	return 1
 }

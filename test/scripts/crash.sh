@@ -68,38 +68,8 @@ CDB=fx_crash
 CRASH_CASES=(migrate_one migrate_second rollback register audit_scan audit_bulk audit_precommit
 	durable_after durable_waiting durable_worker)
 
-# --- the cluster (as in standby.sh) ------------------------------------------
-CL=$(mktemp -d "${TMPDIR:-/tmp}/fx_crash_cluster.XXXXXX")
-if [ "$(id -u)" = 0 ]; then
-	chown postgres:postgres "$CL"
-fi
-
-as_pg() {
-	if [ "$(id -u)" = 0 ]; then
-		(cd "$CL" && runuser -u postgres -- "$@")
-	else
-		(cd "$CL" && "$@")
-	fi
-}
-
-port_taken() {
-	local hex
-	hex=$(printf '%04X' "$1")
-	grep -q ":$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null ||
-		[ -e "/var/run/postgresql/.s.PGSQL.$1" ] || [ -e "/tmp/.s.PGSQL.$1" ]
-}
-
-free_port() {
-	local i p start=$((RANDOM % 100))
-	for ((i = 0; i < 100; i++)); do
-		p=$((5400 + (start + i) % 100))
-		if ! port_taken "$p"; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+# --- the cluster (helpers in common.bash) ---------------------------------
+cluster_dir fx_crash_cluster
 
 PORT=$(free_port)
 

@@ -45,45 +45,11 @@ PGBIN=${FX_PGBIN:-/usr/lib/postgresql/15/bin}
 SBDB=fx_standby
 READER=fx_standby_reader
 
-# --- the two clusters -----------------------------------------------------
-CL=$(mktemp -d "${TMPDIR:-/tmp}/fx_standby_clusters.XXXXXX")
-if [ "$(id -u)" = 0 ]; then
-	chown postgres:postgres "$CL"
-fi
-
-# as_pg COMMAND...: run a server binary as the postgres OS user when root.
-as_pg() {
-	if [ "$(id -u)" = 0 ]; then
-		(cd "$CL" && runuser -u postgres -- "$@")
-	else
-		(cd "$CL" && "$@")
-	fi
-}
-
-# A port is taken if something listens on it over TCP or has its socket in
-# one of the usual directories.
-port_taken() {
-	local hex
-	hex=$(printf '%04X' "$1")
-	grep -q ":$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null ||
-		[ -e "/var/run/postgresql/.s.PGSQL.$1" ] || [ -e "/tmp/.s.PGSQL.$1" ]
-}
-
-free_port() {
-	local i p start=$((RANDOM % 100))
-	for ((i = 0; i < 100; i++)); do
-		p=$((5400 + (start + i) % 100))
-		if [ "$p" != "${1:-}" ] && ! port_taken "$p"; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+# --- the two clusters (helpers in common.bash) ---------------------------
+cluster_dir fx_standby_clusters
 
 PRIMARY_PORT=$(free_port)
 STANDBY_PORT=$(free_port "$PRIMARY_PORT")
-
 
 stop_clusters() {
 	local node
