@@ -136,10 +136,9 @@ ok "extension created, RBAC seeded, migration 1 applied"
 # The audited table of the audit cases, with committed history: inserts,
 # updates and deletes.  Its AFTER INSERT trigger zz_crash_sleep fires after
 # feature_x's (triggers fire in name order) and sleeps only where
-# fx_crash.trigger_sleep = on.  audit_replay_diff() counts the rows on which
-# the table and the replay of its log disagree: per key, the latest INSERT's
-# row updated by the changed columns of every later UPDATE, absent when a
-# DELETE follows.
+# fx_crash.trigger_sleep = on.  audit_replay_diff() (audit_replay.sql, shared
+# with soak.sh) counts the rows on which the table and the replay of its log
+# disagree.
 qc "SET client_min_messages = error;
 	CREATE TABLE crash_audited (id int PRIMARY KEY, v text, n int);
 	SELECT feature_x.enable_audit('crash_audited');
@@ -150,32 +149,12 @@ qc "SET client_min_messages = error;
 	END \$\$;
 	CREATE TRIGGER zz_crash_sleep AFTER INSERT ON crash_audited
 		FOR EACH STATEMENT EXECUTE FUNCTION crash_sleep();
-	CREATE FUNCTION audit_replay_diff() RETURNS bigint LANGUAGE sql AS \$\$
-	WITH e AS (
-		SELECT id, action, row_key, new_data FROM feature_x.audit_log
-		 WHERE table_name = 'public.crash_audited' AND action IN ('INSERT', 'UPDATE', 'DELETE')
-	), keys AS (
-		SELECT row_key, max(id) FILTER (WHERE action = 'INSERT') AS since,
-		       max(id) FILTER (WHERE action = 'DELETE') AS gone
-		  FROM e GROUP BY row_key
-	), live AS (
-		SELECT row_key, since FROM keys WHERE since > coalesce(gone, 0)
-	), cols AS (
-		SELECT DISTINCT ON (l.row_key, c.key) l.row_key, c.key, c.value
-		  FROM live l JOIN e ON e.row_key = l.row_key AND e.id >= l.since
-		 CROSS JOIN jsonb_each(e.new_data) c
-		 ORDER BY l.row_key, c.key, e.id DESC
-	), replayed AS (
-		SELECT jsonb_object_agg(key, value) AS r FROM cols GROUP BY row_key
-	)
-	SELECT count(*) FROM ((SELECT r FROM replayed EXCEPT ALL SELECT to_jsonb(t) FROM crash_audited t)
-		UNION ALL (SELECT to_jsonb(t) FROM crash_audited t EXCEPT ALL SELECT r FROM replayed)) d
-	\$\$;
 	INSERT INTO crash_audited SELECT g, 'v' || g, g FROM generate_series(1, 2000) g;
 	UPDATE crash_audited SET v = 'u' || id WHERE id % 3 = 0;
 	UPDATE crash_audited SET n = -n WHERE id % 6 = 0;
 	DELETE FROM crash_audited WHERE id % 10 = 0;
 	SELECT feature_x.seal_audit_log()" >/dev/null
+"${PSQL[@]}" -h "$CL" -p "$PORT" -U postgres -d "$CDB" -f "$(dirname "$0")/audit_replay.sql"
 ok "audited table crash_audited with committed history (inserts, updates, deletes), log sealed"
 
 # --- crash machinery --------------------------------------------------------
@@ -288,7 +267,7 @@ run_case() {
 # logged, seal and verify.
 audit_consistent() {
 	local name=$1 before after
-	check "$name: crash_audited agrees exactly with what its log replays" [ "$(qc "SELECT audit_replay_diff()")" = 0 ]
+	check "$name: crash_audited agrees exactly with what its log replays" [ "$(qc "SELECT audit_replay_diff('crash_audited')")" = 0 ]
 	check "$name: verify_audit_log() is ok (read-only, without sealing)" \
 		[ "$(qc "BEGIN READ ONLY; SELECT ok || coalesce(' ' || reason, '') FROM feature_x.verify_audit_log(); COMMIT")" = true ]
 	before=$(qc "SELECT count(*) FROM feature_x.audit_log")
@@ -298,7 +277,7 @@ audit_consistent() {
 		DELETE FROM crash_audited WHERE id = (SELECT min(id) FROM crash_audited);
 		SELECT count(*) FROM feature_x.audit_log")
 	check "$name: new audited writes afterwards are logged (3 entries)" [ "$((after - before))" = 3 ]
-	check "$name: and the table still agrees with its log" [ "$(qc "SELECT audit_replay_diff()")" = 0 ]
+	check "$name: and the table still agrees with its log" [ "$(qc "SELECT audit_replay_diff('crash_audited')")" = 0 ]
 	check "$name: seal_audit_log() seals them, verify_audit_log() is ok" \
 		[ "$(qc "SELECT feature_x.seal_audit_log() > 0; SELECT ok || coalesce(' ' || reason, '') FROM feature_x.verify_audit_log()" | tr '\n' ' ')" = "t true " ]
 }

@@ -61,7 +61,7 @@ SESSION_KINDS=(deployer:3 deployer_rr:1 audited_writer:3 rbac_changer:3 checker:
 WRITER_KINDS=(deployer deployer_rr audited_writer rbac_changer)
 
 setup_db
-"${PSQL[@]}" -d "$DB" -f "$(dirname "$0")/soak/workload.sql"
+"${PSQL[@]}" -d "$DB" -f "$(dirname "$0")/soak/workload.sql" -f "$(dirname "$0")/audit_replay.sql"
 q "SET client_min_messages = warning;
    SELECT feature_x.create_role(role, NULL, parents) FROM soak_roles ORDER BY role;
    SELECT feature_x.grant_permission('R0', 'doc:read');
@@ -198,7 +198,7 @@ IFS='|' read -r rows entries actors rolled_back <<<"$(q "SELECT (SELECT count(*)
 	  FROM feature_x.audit_log WHERE table_name = 'public.soak_audited'")"
 check "audit: $entries entries for soak_audited ($actors with an actor), $rows rows, $rolled_back rollbacks" \
 	[ "$entries" -gt 0 -a "$actors" -gt 0 -a "$rolled_back" -gt 0 ]
-check "audit: soak_audited is exactly what its log replays" [ "$(q "SELECT soak_audit_replay_diff()")" = 0 ]
+check "audit: soak_audited is exactly what its log replays" [ "$(q "SELECT audit_replay_diff('soak_audited')")" = 0 ]
 check "audit: no entry of rolled-back work, and no such row" \
 	[ "$(q "SELECT count(*) FROM feature_x.audit_log
 			 WHERE table_name = 'public.soak_audited'

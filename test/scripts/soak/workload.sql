@@ -274,31 +274,6 @@ BEGIN
 END
 $$;
 
--- The rows on which soak_audited and the replay of its log disagree: per
--- key, the latest INSERT's row updated by the changed columns of every later
--- UPDATE, absent when a DELETE follows.
-CREATE FUNCTION soak_audit_replay_diff() RETURNS bigint LANGUAGE sql STABLE AS $$
-	WITH e AS (
-		SELECT id, action, row_key, new_data FROM feature_x.audit_log
-		 WHERE table_name = 'public.soak_audited' AND action IN ('INSERT', 'UPDATE', 'DELETE')
-	), keys AS (
-		SELECT row_key, max(id) FILTER (WHERE action = 'INSERT') AS since,
-		       max(id) FILTER (WHERE action = 'DELETE') AS gone
-		  FROM e GROUP BY row_key
-	), live AS (
-		SELECT row_key, since FROM keys WHERE since > coalesce(gone, 0)
-	), cols AS (
-		SELECT DISTINCT ON (l.row_key, c.key) l.row_key, c.key, c.value
-		  FROM live l JOIN e ON e.row_key = l.row_key AND e.id >= l.since
-		 CROSS JOIN jsonb_each(e.new_data) c
-		 ORDER BY l.row_key, c.key, e.id DESC
-	), replayed AS (
-		SELECT jsonb_object_agg(key, value) AS r FROM cols GROUP BY row_key
-	)
-	SELECT count(*) FROM ((SELECT r FROM replayed EXCEPT ALL SELECT to_jsonb(t) FROM soak_audited t)
-		UNION ALL (SELECT to_jsonb(t) FROM soak_audited t EXCEPT ALL SELECT r FROM replayed)) d
-$$;
-
 -- Answers over the whole grid, in the calling session (so with its caches):
 -- has_permission() for each row, then actor_has_permission() with each
 -- row's user as actor.
